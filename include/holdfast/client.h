@@ -1,0 +1,144 @@
+/*
+ * holdfast client: the resilient fetch.
+ *
+ *   hf_get(client, "news", "/latest?country=us", &resp)
+ *
+ * returns the cached copy while it is fresh, else asks the API (retrying what
+ * is worth retrying), stores a good answer, and when the API fails serves the
+ * last good copy within the route's stale window.  resp says which, how old,
+ * how many attempts it took and why the API failed.
+ *
+ * A client is thread-safe: any number of threads may call hf_get() and
+ * hf_request() on one client at once.  Each blocking call runs holdfast's
+ * event-driven request machine (the one `holdfast serve` runs) on a private
+ * event loop until the request completes.
+ */
+#ifndef HOLDFAST_CLIENT_H
+#define HOLDFAST_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <holdfast/error.h>
+#include <holdfast/retry.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct hf_header {
+    const char *name;
+    const char *value;
+};
+
+#define HF_FOREVER INT64_MAX /* a stale_for_ms that never ends */
+
+struct hf_route_config {
+    const char *name;     /* route name, used in cache keys, logs and metrics */
+    const char *prefix;   /* proxy only: request path prefix, e.g. "/news/" */
+    const char *upstream; /* API base URL, e.g. "https://api.example.com/v1/" */
+    const struct hf_header *headers; /* injected into every upstream request (secrets) */
+    size_t nheaders;
+    const struct hf_header *query;   /* injected query parameters (secrets) */
+    size_t nquery;
+    int64_t fresh_for_ms;  /* < 0: freshness from the API's Cache-Control/Expires */
+    int64_t stale_for_ms;  /* how long past freshness a copy may be a fallback; HF_FOREVER */
+    int64_t timeout_ms;    /* per attempt */
+    int64_t connect_timeout_ms;
+    struct hf_retry_policy retry; /* attempts, backoff, jitter, deadline, rate interval */
+    int64_t cache_404_for_ms;     /* > 0: store 404 answers this long */
+    const char *const *ignore_params; /* query parameters left out of the cache key */
+    size_t nignore_params;
+    bool tls_verify;       /* default true; false logs a warning */
+    size_t max_body;       /* bytes; answers larger fail with HF_BODY_TOO_LARGE (8 MB) */
+    bool store_private;    /* store answers marked private / no-store anyway */
+};
+
+/* Fill r with the defaults (fresh_for 10m, stale_for 7d, timeout 10s, ...). */
+void hf_route_config_default(struct hf_route_config *r);
+
+struct hf_config {
+    const struct hf_route_config *routes;
+    size_t nroutes;
+    const char *store;      /* "memory:", "sqlite:PATH" or PATH; NULL: memory only */
+    size_t memory_bytes;    /* memory tier bound (64 MB) */
+    size_t max_size_bytes;  /* persistent tier bound (1 GB); 0: unbounded */
+    int64_t keep_ms;        /* delete copies stored longer ago than this (0: keep) */
+};
+
+void hf_config_default(struct hf_config *c);
+
+enum hf_source {
+    HF_SOURCE_NONE = 0, /* nothing could be served (see error) */
+    HF_SOURCE_FRESH,    /* fresh copy from the cache; the API was not asked */
+    HF_SOURCE_ORIGIN,   /* the API's answer, just received */
+    HF_SOURCE_STALE,    /* a stale copy, because the API failed (see error) */
+};
+/* "none", "fresh", "origin", "stale" */
+const char *hf_source_name(enum hf_source s);
+
+struct hf_response {
+    int status;               /* HTTP status served; 0 when source is NONE */
+    const char *headers;      /* "Name: value\r\n" lines of the served answer */
+    size_t headers_len;
+    const char *body;         /* body of the served answer (NUL-terminated) */
+    size_t body_len;
+    enum hf_source source;
+    int64_t age_s;            /* how old the served copy is (0 for ORIGIN) */
+    int64_t stored_at_ms;     /* wall clock when the served copy was received */
+    int attempts;             /* upstream attempts made by this call */
+    hf_err error;             /* last upstream error (HF_OK if none) */
+    int error_status;         /* HTTP status of the last failed attempt, or 0 */
+    char error_detail[256];   /* one line naming what failed, or "" */
+    /* private */
+    void *priv_;
+};
+
+/* Release what *r holds and zero it.  Safe on a zeroed response. */
+void hf_response_free(struct hf_response *r);
+
+/* Find a header in r (case-insensitive name); copies at most len-1 bytes into
+ * buf; returns false when absent. */
+bool hf_response_header(const struct hf_response *r, const char *name, char *buf, size_t len);
+
+struct hf_client;
+
+/*
+ * Create a client from cfg (copied: cfg may be freed after the call).
+ * errbuf (if not NULL) gets a one-line reason on failure.
+ * On HF_OK *out owns the client (hf_client_destroy).
+ */
+hf_err hf_client_create(const struct hf_config *cfg, struct hf_client **out, char *errbuf,
+                        size_t errlen);
+/* Destroy *c (flushing the store) and set *c to NULL; NULL is a no-op. */
+void hf_client_destroy(struct hf_client **c);
+
+/*
+ * GET path_and_query under route's upstream base, through the cache.
+ * Returns HF_OK when something was served (resp->source != NONE; a 4xx from
+ * the API counts as served), else the reason nothing could be (also in
+ * resp->error).  resp must be released with hf_response_free() either way.
+ */
+hf_err hf_get(struct hf_client *c, const char *route, const char *path_and_query,
+              struct hf_response *resp);
+
+struct hf_request {
+    const char *method;  /* "GET" when NULL */
+    const char *url;     /* absolute http(s) URL */
+    const struct hf_header *headers;
+    size_t nheaders;
+    const void *body;
+    size_t body_len;
+    const char *route;   /* route whose policy applies; NULL: the first route, or
+                            built-in defaults when the client has none */
+};
+
+/* The lower-level call: a full request, same flow and same rules as hf_get(). */
+hf_err hf_request(struct hf_client *c, const struct hf_request *req, struct hf_response *resp);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,107 @@
+/*
+ * holdfast cache stores.
+ *
+ * One interface, several stores: "memory" (an LRU bounded in bytes) and
+ * "sqlite" (a file; WAL, crash-safe, survives restarts).  Every store answers
+ * the seed's two-tier access: get_fresh (only while fresh) and get_stale
+ * (any copy still within its stale window), plus put, delete and sweep
+ * (expiry by age, eviction by size).
+ *
+ * Entries are immutable once put and reference-counted: a reader holds its
+ * own reference and may keep it after the store evicts or replaces the key.
+ * Stores are thread-safe.  Times are wall-clock milliseconds since the epoch,
+ * passed in by the caller (no store reads a clock).
+ */
+#ifndef HOLDFAST_STORE_H
+#define HOLDFAST_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <holdfast/error.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct hf_entry {
+    char *key;           /* cache key (hf_cache_key()) */
+    char *route;         /* route name */
+    int status;          /* HTTP status of the stored answer */
+    char *headers;       /* response headers, "Name: value\r\n" lines, NUL-terminated */
+    size_t headers_len;  /* strlen(headers) */
+    char *body;          /* response body (NUL-terminated for convenience) */
+    size_t body_len;
+    int64_t stored_at_ms;   /* when the answer was received */
+    int64_t fresh_until_ms; /* serve without asking the API until then */
+    int64_t stale_until_ms; /* INT64_MAX: forever; may serve as a fallback until then */
+    char *etag;             /* validator or NULL */
+    char *last_modified;    /* validator or NULL */
+    /* private */
+    int refs;
+};
+
+/*
+ * Create an entry holding copies of the given data (each string may be
+ * NULL except key).  On HF_OK *out holds one reference.
+ */
+hf_err hf_entry_create(const char *key, const char *route, int status, const char *headers,
+                       size_t headers_len, const void *body, size_t body_len,
+                       int64_t stored_at_ms, int64_t fresh_until_ms, int64_t stale_until_ms,
+                       const char *etag, const char *last_modified, struct hf_entry **out);
+/* Take another reference; returns e. */
+struct hf_entry *hf_entry_ref(struct hf_entry *e);
+/* Drop a reference and set *e to NULL; frees on the last one.  NULL is a no-op. */
+void hf_entry_release(struct hf_entry **e);
+/* Bytes an entry accounts for in a store's size limit. */
+size_t hf_entry_size(const struct hf_entry *e);
+
+struct hf_store;
+
+struct hf_store_options {
+    size_t max_bytes;  /* size eviction bound; 0: unbounded (memory: 64 MB default) */
+    int64_t keep_ms;   /* sweep deletes copies stored longer ago than this; 0: keep */
+};
+
+/*
+ * Open a store.  url is "memory:" or "sqlite:PATH" (a bare path means
+ * sqlite).  opts may be NULL for defaults.  A SQLite file that is not a
+ * holdfast store or is corrupt is renamed aside to PATH.corrupt-<epoch>, an
+ * error is logged, and a new empty store is created.  On failure errbuf
+ * (if not NULL) gets a one-line message naming the path and the cause.
+ */
+hf_err hf_store_open(const char *url, const struct hf_store_options *opts,
+                     struct hf_store **out, char *errbuf, size_t errlen);
+/* Flush pending writes, close and free *s; sets *s to NULL; NULL is a no-op. */
+void hf_store_close(struct hf_store **s);
+
+/* A copy that is fresh at now_ms; HF_NOT_FOUND otherwise.  *out gets a reference. */
+hf_err hf_store_get_fresh(struct hf_store *s, const char *key, int64_t now_ms,
+                          struct hf_entry **out);
+/* Any copy whose stale window includes now_ms (fresh ones too); HF_NOT_FOUND otherwise. */
+hf_err hf_store_get_stale(struct hf_store *s, const char *key, int64_t now_ms,
+                          struct hf_entry **out);
+/* Insert or replace e->key.  The store takes its own reference. */
+hf_err hf_store_put(struct hf_store *s, struct hf_entry *e);
+/* Remove key; HF_OK also when absent. */
+hf_err hf_store_delete(struct hf_store *s, const char *key);
+/*
+ * Delete copies past their stale window or older than keep_ms, then evict
+ * least recently used copies until the store is within max_bytes.
+ * *removed (if not NULL) gets the number of copies removed.
+ */
+hf_err hf_store_sweep(struct hf_store *s, int64_t now_ms, uint64_t *removed);
+
+struct hf_store_stats {
+    uint64_t entries;
+    uint64_t bytes;
+    uint64_t evictions;  /* removed for size */
+    uint64_t expired;    /* removed by age */
+};
+void hf_store_stats(struct hf_store *s, struct hf_store_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
