@@ -53,6 +53,18 @@ struct hf_route_config {
     bool tls_verify;       /* default true; false logs a warning */
     size_t max_body;       /* bytes; answers larger fail with HF_BODY_TOO_LARGE (8 MB) */
     bool store_private;    /* store answers marked private / no-store anyway */
+    int64_t latency_budget_ms; /* > 0: with a stale copy at hand and no answer after this
+                                  long, serve the copy; the fetch goes on and updates the cache */
+    int64_t rate_limit_count;  /* token bucket: rate_limit_count requests per rate_limit_per_ms */
+    int64_t rate_limit_per_ms; /* 0: no rate limit */
+    int rate_limit_burst;      /* bucket size (the config fills in rate_limit_count when unset) */
+    int64_t quota_count;       /* at most quota_count requests per quota_per_ms (200/1d) */
+    int64_t quota_per_ms;      /* 0: no quota */
+    int breaker_failures;      /* consecutive failed attempts that open the breaker; 0: none (5) */
+    int64_t breaker_cooldown_ms; /* how long it stays open before one probe (30 s) */
+    const char *const *vary;   /* request headers that split the cache key, besides the API's Vary */
+    size_t nvary;
+    bool cache_authorized;     /* serve and store requests carrying Authorization (false) */
 };
 
 /* Fill r with the defaults (fresh_for 10m, stale_for 7d, timeout 10s, ...). */
@@ -65,6 +77,12 @@ struct hf_config {
     size_t memory_bytes;    /* memory tier bound (64 MB) */
     size_t max_size_bytes;  /* persistent tier bound (1 GB); 0: unbounded */
     int64_t keep_ms;        /* delete copies stored longer ago than this (0: keep) */
+    const char *listen;     /* proxy listener "HOST:PORT" (127.0.0.1:8080) */
+    const char *admin;      /* admin listener "HOST:PORT" (127.0.0.1:8081) */
+    int workers;            /* event-loop threads; 0: one per core */
+    const char *log_level;  /* "debug", "info", "warn", "error" or "off" (info) */
+    const char *log_format; /* "json" or "text" (json) */
+    int64_t degraded_after_ms; /* alert when a route stays degraded this long; 0: never (5m) */
 };
 
 void hf_config_default(struct hf_config *c);

@@ -24,6 +24,16 @@
 extern "C" {
 #endif
 
+/*
+ * Hard bounds on an entry's parts (hf_entry_create refuses larger ones, and a
+ * store never allocates more than this for a row read back from disk).
+ * Strings (key, route, etag, last_modified) are at most HF_ENTRY_FIELD_MAX
+ * bytes including the NUL, which is HF_CACHE_KEY_MAX, so every key fits.
+ */
+#define HF_ENTRY_FIELD_MAX 8192
+#define HF_ENTRY_HEADERS_MAX ((size_t)1 << 20) /* 1 MB */
+#define HF_ENTRY_BODY_MAX ((size_t)256 << 20)  /* 256 MB */
+
 struct hf_entry {
     char *key;           /* cache key (hf_cache_key()) */
     char *route;         /* route name */
@@ -43,7 +53,13 @@ struct hf_entry {
 
 /*
  * Create an entry holding copies of the given data (each string may be
- * NULL except key).  On HF_OK *out holds one reference.
+ * NULL except key).  On HF_OK *out holds one reference.  headers and body
+ * are never NULL in the result (empty strings instead); route, etag and
+ * last_modified stay NULL when NULL.  A stale_until_ms earlier than
+ * fresh_until_ms is raised to it, so every fresh copy is also within its
+ * stale window.  Returns HF_EINVAL (no or empty key, status outside
+ * 100..999, a field over HF_ENTRY_FIELD_MAX, headers containing a NUL),
+ * HF_BODY_TOO_LARGE (body or headers over their bound) or HF_ENOMEM.
  */
 hf_err hf_entry_create(const char *key, const char *route, int status, const char *headers,
                        size_t headers_len, const void *body, size_t body_len,

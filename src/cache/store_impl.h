@@ -1,0 +1,75 @@
+/*
+ * The store vtable: what every store (memory, sqlite, tiered, redis)
+ * implements behind the public hf_store_* functions in store.c.  A store
+ * embeds struct hf_store as its first member; the public functions check
+ * arguments, so the operations below get a valid store, a non-NULL key and
+ * a non-NULL out pointer.  Every operation may be called from any thread.
+ */
+#ifndef HF_CACHE_STORE_IMPL_H
+#define HF_CACHE_STORE_IMPL_H
+
+#include <holdfast/store.h>
+
+#define HF_STORE_MAGIC 0x68667374u /* "hfst" */
+
+enum hf_store_mode {
+    HF_STORE_FRESH, /* fresh_until_ms > now_ms */
+    HF_STORE_STALE, /* stale_until_ms > now_ms */
+};
+
+struct hf_store_ops {
+    const char *name; /* "memory", "sqlite", "tiered" */
+    hf_err (*get)(struct hf_store *s, const char *key, int64_t now_ms, enum hf_store_mode mode,
+                  struct hf_entry **out);
+    hf_err (*put)(struct hf_store *s, struct hf_entry *e);
+    /*
+     * Optional: put e unless the store already holds a copy stored later
+     * (stored_at_ms greater than e's).  The tiered store promotes back-tier
+     * hits with it, so a slow promotion never overwrites a newer put.
+     * NULL: the tiered store does not promote into this store.
+     */
+    hf_err (*promote)(struct hf_store *s, struct hf_entry *e);
+    hf_err (*del)(struct hf_store *s, const char *key);
+    hf_err (*sweep)(struct hf_store *s, int64_t now_ms, uint64_t *removed);
+    void (*stats)(struct hf_store *s, struct hf_store_stats *out);
+    /* Flush, release everything and free s. */
+    void (*close)(struct hf_store *s);
+};
+
+struct hf_store {
+    unsigned magic; /* HF_STORE_MAGIC while open */
+    const struct hf_store_ops *ops;
+};
+
+/* Defaults and limits shared by the stores. */
+#define HF_STORE_MEMORY_DEFAULT_BYTES ((size_t)64 << 20)
+
+/* Open a memory store (store_memory.c).  opts may be NULL. */
+hf_err hf__store_memory_open(const struct hf_store_options *opts, struct hf_store **out,
+                             char *errbuf, size_t errlen);
+
+/* Open a SQLite store on path (store_sqlite.c).  opts may be NULL. */
+hf_err hf__store_sqlite_open(const char *path, const struct hf_store_options *opts,
+                             struct hf_store **out, char *errbuf, size_t errlen);
+
+/*
+ * Create the missing parent directories of path (mode 0700: a cache holds
+ * API answers), as the CLI does for its default store
+ * ~/.cache/holdfast/cache.db.  hf_store_open never creates directories.
+ * Returns HF_OK (also when they exist), HF_EINVAL or HF_STORE (errno set).
+ */
+hf_err hf__mkdir_parents(const char *path);
+
+/*
+ * A two-tier store: get tries front, then back, and copies a back hit into
+ * front; put and delete go to both (back first); sweep sweeps both and
+ * reports back's count; stats are back's.  On HF_OK *out owns front and back
+ * (closing it closes both); on failure the caller still owns them.
+ */
+hf_err hf__store_tiered(struct hf_store *front, struct hf_store *back, struct hf_store **out);
+
+/* Write a one-line message into errbuf (if any). */
+void hf__store_errf(char *errbuf, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

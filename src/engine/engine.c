@@ -1,0 +1,177 @@
+/*
+ * The engine's shared part: owned copies of the routes and the cache store
+ * (a memory tier in front of the persistent one).  Built once, then only
+ * read, so every loop thread may use it without locks.
+ */
+#include "engine/engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache/store_impl.h"
+#include "obs/log.h"
+
+static char *own(struct hf_route *r, const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    char **v = realloc(r->owned, (r->nowned + 1) * sizeof *v);
+    if (v == NULL)
+        return NULL;
+    r->owned = v;
+    char *d = strdup(s);
+    if (d != NULL)
+        r->owned[r->nowned++] = d;
+    return d;
+}
+
+static void route_fini(struct hf_route *r)
+{
+    for (size_t i = 0; i < r->nowned; i++)
+        free(r->owned[i]);
+    free(r->owned);
+    for (size_t i = 0; i < sizeof r->arrays / sizeof r->arrays[0]; i++)
+        free(r->arrays[i]);
+    memset(r, 0, sizeof *r);
+}
+
+static hf_err copy_headers(struct hf_route *r, int slot, const struct hf_header *src, size_t n,
+                           const struct hf_header **dst)
+{
+    *dst = NULL;
+    if (n == 0)
+        return HF_OK;
+    struct hf_header *h = calloc(n, sizeof *h);
+    if (h == NULL)
+        return HF_ENOMEM;
+    r->arrays[slot] = h;
+    for (size_t i = 0; i < n; i++) {
+        h[i].name = own(r, src[i].name);
+        h[i].value = own(r, src[i].value ? src[i].value : "");
+        if (h[i].name == NULL || h[i].value == NULL)
+            return HF_ENOMEM;
+    }
+    *dst = h;
+    return HF_OK;
+}
+
+static hf_err route_copy(struct hf_route *r, const struct hf_route_config *src)
+{
+    memset(r, 0, sizeof *r);
+    r->cfg = *src;
+    struct hf_route_config *c = &r->cfg;
+    hf_err err = HF_ENOMEM;
+    if ((src->name && !(c->name = own(r, src->name))) ||
+        (src->prefix && !(c->prefix = own(r, src->prefix))) ||
+        (src->upstream && !(c->upstream = own(r, src->upstream))))
+        goto out;
+    if ((err = copy_headers(r, 0, src->headers, src->nheaders, &c->headers)) ||
+        (err = copy_headers(r, 1, src->query, src->nquery, &c->query)))
+        goto out;
+    err = HF_ENOMEM;
+    c->ignore_params = NULL;
+    if (src->nignore_params > 0) {
+        const char **v = calloc(src->nignore_params, sizeof *v);
+        if (v == NULL)
+            goto out;
+        r->arrays[2] = v;
+        for (size_t i = 0; i < src->nignore_params; i++)
+            if ((v[i] = own(r, src->ignore_params[i])) == NULL)
+                goto out;
+        c->ignore_params = v;
+    }
+    if (c->retry.attempts < 1)
+        c->retry.attempts = 1;
+    if (c->max_body == 0)
+        c->max_body = 8u << 20;
+    err = HF_OK;
+out:
+    if (err)
+        route_fini(r);
+    return err;
+}
+
+static hf_err open_store(const struct hf_config *cfg, struct hf_store **out, char *errbuf,
+                         size_t errlen)
+{
+    struct hf_store *mem = NULL, *disk = NULL;
+    struct hf_store_options mo = {.max_bytes = cfg->memory_bytes, .keep_ms = cfg->keep_ms};
+    hf_err err = hf_store_open("memory:", &mo, &mem, errbuf, errlen);
+    if (err)
+        return err;
+    if (cfg->store == NULL || strcmp(cfg->store, "memory:") == 0) {
+        *out = mem;
+        return HF_OK;
+    }
+    struct hf_store_options so = {.max_bytes = cfg->max_size_bytes, .keep_ms = cfg->keep_ms};
+    err = hf_store_open(cfg->store, &so, &disk, errbuf, errlen);
+    if (!err)
+        err = hf__store_tiered(mem, disk, out);
+    if (err) {
+        hf_store_close(&disk);
+        hf_store_close(&mem);
+    }
+    return err;
+}
+
+hf_err hf_engine_create(const struct hf_config *cfg, struct hf_engine **out, char *errbuf,
+                        size_t errlen)
+{
+    hf_err err = HF_ENOMEM;
+    struct hf_engine *e = calloc(1, sizeof *e);
+    if (e == NULL)
+        goto out;
+    struct hf_route_config def;
+    hf_route_config_default(&def);
+    def.name = "default";
+    if ((err = route_copy(&e->default_route, &def)))
+        goto out;
+    err = HF_ENOMEM;
+    if (cfg->nroutes > 0 && (e->routes = calloc(cfg->nroutes, sizeof *e->routes)) == NULL)
+        goto out;
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        const struct hf_route_config *rc = &cfg->routes[i];
+        if (rc->name == NULL || rc->name[0] == '\0') {
+            snprintf(errbuf, errlen, "route %zu has no name", i + 1);
+            err = HF_CONFIG;
+            goto out;
+        }
+        if ((err = route_copy(&e->routes[i], rc)))
+            goto out;
+        e->nroutes++;
+        if (!rc->tls_verify)
+            HF_LOG(HF_LOG_WARN, "tls_verify_off", HF_LS("route", rc->name),
+                   HF_LS("detail", "TLS certificate verification is off for this route: "
+                                   "anyone on the path can read and change its traffic"));
+    }
+    if ((err = open_store(cfg, &e->store, errbuf, errlen)))
+        goto out;
+    *out = e;
+    e = NULL;
+out:
+    hf_engine_destroy(&e);
+    return err;
+}
+
+void hf_engine_destroy(struct hf_engine **ep)
+{
+    struct hf_engine *e = *ep;
+    if (e == NULL)
+        return;
+    hf_store_close(&e->store);
+    for (size_t i = 0; i < e->nroutes; i++)
+        route_fini(&e->routes[i]);
+    free(e->routes);
+    route_fini(&e->default_route);
+    free(e);
+    *ep = NULL;
+}
+
+const struct hf_route *hf_engine_route(const struct hf_engine *e, const char *name)
+{
+    for (size_t i = 0; i < e->nroutes; i++)
+        if (strcmp(e->routes[i].cfg.name, name) == 0)
+            return &e->routes[i];
+    return NULL;
+}

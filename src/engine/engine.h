@@ -1,0 +1,87 @@
+/*
+ * The engine: holdfast's request flow, shared by the library (hf_get) and
+ * the proxy.  An hf_engine holds what every loop shares (routes, the cache
+ * store); an hf_flow is one request's state machine, run on one loop:
+ *
+ *   lookup -> fresh? serve : attempt -> classify -> backoff timer -> attempt
+ *          -> ... -> store + serve | stale copy | error
+ *
+ * hf_engine is immutable after creation and safe to share between threads
+ * (its store is thread-safe).  A flow runs entirely on its loop's thread.
+ */
+#ifndef HF_ENGINE_H
+#define HF_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <holdfast/client.h>
+#include <holdfast/store.h>
+
+struct event_base;
+struct hf_upstream;
+
+/* A route as the engine keeps it: an owned copy of its configuration. */
+struct hf_route {
+    struct hf_route_config cfg; /* every pointer in cfg points into memory owned here */
+    char **owned;               /* strings to free */
+    size_t nowned;
+    void *arrays[3];            /* headers, query, ignore_params copies */
+};
+
+struct hf_engine {
+    struct hf_route *routes;
+    size_t nroutes;
+    struct hf_route default_route; /* for hf_request() on a client without routes */
+    struct hf_store *store;
+};
+
+hf_err hf_engine_create(const struct hf_config *cfg, struct hf_engine **out, char *errbuf,
+                        size_t errlen);
+void hf_engine_destroy(struct hf_engine **e);
+/* Route by name, or NULL. */
+const struct hf_route *hf_engine_route(const struct hf_engine *e, const char *name);
+
+/* What one loop needs to run flows. */
+struct hf_flow_loop {
+    struct hf_engine *engine;
+    struct event_base *base;
+    struct hf_upstream *upstream;
+};
+
+struct hf_flow_request {
+    const struct hf_route *route;
+    const char *method;       /* NULL: GET */
+    const char *target;       /* path and query under the route's upstream base ... */
+    const char *url;          /* ... or an absolute URL (then target is NULL) */
+    const struct hf_header *headers; /* the caller's request headers */
+    size_t nheaders;
+    const void *body;
+    size_t body_len;
+    const char *request_id;   /* for logs; may be NULL */
+};
+
+struct hf_flow_result {
+    enum hf_source source;
+    struct hf_entry *entry;  /* the answer served (a reference the callee may take); NULL
+                                when source is NONE */
+    int64_t age_s;
+    int attempts;
+    hf_err error;            /* last upstream error, HF_OK if none */
+    int error_status;        /* HTTP status of the last failed attempt */
+    int64_t retry_after_s;   /* when nothing was served and the API said when to retry; else -1 */
+    bool stored;             /* the answer was stored */
+    char detail[256];
+};
+
+/* Called exactly once per started flow, possibly before hf_flow_start()
+ * returns (a fresh hit completes at once).  res is valid during the call. */
+typedef void (*hf_flow_done_fn)(struct hf_flow_result *res, void *arg);
+
+/* Start a request.  All of req is copied.  On error the callback is never
+ * called and errbuf gets a one-line reason (a malformed URL, say). */
+hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *req,
+                     hf_flow_done_fn done, void *arg, char *errbuf, size_t errlen);
+
+#endif

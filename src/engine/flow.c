@@ -1,0 +1,564 @@
+/*
+ * One request's state machine (DESIGN.md, "The request flow"):
+ *
+ *   start: cache key -> fresh copy? -> done(FRESH)
+ *   attempt -> on_result -> hf_retry_decide():
+ *       ok      -> store if cacheable -> done(ORIGIN)
+ *       final   -> pass the API's answer on (4xx) -> done(ORIGIN)
+ *       wait    -> backoff timer -> attempt
+ *       exhausted / out of time / transport failure -> fallback
+ *   fallback: stale copy within its window -> done(STALE) else done(NONE)
+ *
+ * Runs on one loop thread; the only shared things it touches are the
+ * engine's read-only routes and its thread-safe store.  Wall-clock time is
+ * read here (cache timestamps outlive the process), monotonic time for the
+ * deadline; the policies themselves get both as arguments.
+ */
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "engine/engine.h"
+#include "http/cache_control.h"
+#include "http/cache_key.h"
+#include "http/date.h"
+#include "http/freshness.h"
+#include "http/headers.h"
+#include "obs/log.h"
+#include "upstream/upstream.h"
+
+#define FLOW_MAGIC 0x666c6f77u /* "flow" */
+#define FLOW_MAX_HEADERS 128   /* caller's headers; more are refused */
+#define FLOW_EXTRA_HEADERS 2   /* validators */
+
+struct hf_flow {
+    unsigned magic;
+    struct hf_flow_loop *loop;
+    const struct hf_route *route;
+    hf_flow_done_fn done;
+    void *arg;
+    char *method;
+    char *url;
+    bool cacheable;
+    bool idempotency_key;
+    struct hf_header hdrs[FLOW_MAX_HEADERS + FLOW_EXTRA_HEADERS];
+    size_t nhdrs;
+    char *strs[2 * (FLOW_MAX_HEADERS + FLOW_EXTRA_HEADERS)]; /* owned header strings */
+    size_t nstrs;
+    void *body;
+    size_t body_len;
+    char request_id[40];
+    struct hf_entry *stale; /* the copy to fall back on (or revalidate), or NULL */
+    int attempts;
+    int64_t started_mono;
+    int64_t request_wall; /* when the current attempt was sent */
+    struct event *timer;
+    struct hf_up_xfer *xfer;
+    struct hf_flow_result res;
+    char key[HF_CACHE_KEY_MAX];
+};
+
+static void attempt(struct hf_flow *f);
+
+/* --- life cycle ------------------------------------------------------------ */
+
+static void flow_free(struct hf_flow *f)
+{
+    hf_upstream_cancel(&f->xfer);
+    if (f->timer != NULL)
+        event_free(f->timer);
+    hf_entry_release(&f->stale);
+    hf_entry_release(&f->res.entry);
+    for (size_t i = 0; i < f->nstrs; i++)
+        free(f->strs[i]);
+    free(f->method);
+    free(f->url);
+    free(f->body);
+    f->magic = 0;
+    free(f);
+}
+
+static void finish(struct hf_flow *f, enum hf_source source)
+{
+    struct hf_flow_result *r = &f->res;
+    r->source = source;
+    r->attempts = f->attempts;
+    if (r->entry != NULL && source != HF_SOURCE_ORIGIN) {
+        int64_t age = hf_clock_wall_ms() - r->entry->stored_at_ms;
+        r->age_s = age > 0 ? age / 1000 : 0;
+    }
+    f->done(r, f->arg);
+    flow_free(f);
+}
+
+static void fallback(struct hf_flow *f)
+{
+    int64_t now = hf_clock_wall_ms();
+    if (f->stale != NULL && f->stale->stale_until_ms > now) {
+        f->res.entry = f->stale;
+        f->stale = NULL;
+        int64_t age = now - f->res.entry->stored_at_ms;
+        HF_LOG(HF_LOG_WARN, "stale_served", HF_LS("route", f->route->cfg.name),
+               HF_LS("request_id", f->request_id), HF_LI("age_s", age > 0 ? age / 1000 : 0),
+               HF_LS("error", hf_err_label(f->res.error)), HF_LI("attempts", f->attempts));
+        finish(f, HF_SOURCE_STALE);
+        return;
+    }
+    finish(f, HF_SOURCE_NONE);
+}
+
+/* --- storing an answer ----------------------------------------------------- */
+
+static bool hop_by_hop(const char *name, size_t len)
+{
+    static const char *const hop[] = {"Connection", "Keep-Alive", "Proxy-Connection",
+                                      "Transfer-Encoding", "TE", "Trailer", "Upgrade",
+                                      "Proxy-Authenticate", "Proxy-Authorization"};
+    for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
+        if (strlen(hop[i]) == len && strncasecmp(hop[i], name, len) == 0)
+            return true;
+    return false;
+}
+
+static bool in_block(const char *block, size_t block_len, const char *name, size_t len)
+{
+    size_t pos = 0;
+    const char *n, *v;
+    size_t nl, vl;
+    while (hf_headers_next(block, block_len, &pos, &n, &nl, &v, &vl))
+        if (nl == len && strncasecmp(n, name, len) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * Headers worth keeping: the answer's own, without hop-by-hop fields.  With
+ * `update` (a 304's headers) the stored fields it names are replaced by its
+ * values (RFC 9111 4.3.4); Content-Length stays the stored one.
+ */
+static hf_err keep_headers(const char *block, size_t len, const char *update, size_t ulen,
+                           struct hf_buf *out)
+{
+    size_t pos = 0;
+    const char *n, *v;
+    size_t nl, vl;
+    hf_err err = HF_OK;
+    while (!err && hf_headers_next(block, len, &pos, &n, &nl, &v, &vl)) {
+        if (hop_by_hop(n, nl))
+            continue;
+        if (update != NULL && !(nl == 14 && strncasecmp(n, "Content-Length", 14) == 0) &&
+            in_block(update, ulen, n, nl))
+            continue;
+        err = hf_buf_printf(out, "%.*s: %.*s\r\n", (int)nl, n, (int)vl, v);
+    }
+    pos = 0;
+    while (!err && update != NULL && hf_headers_next(update, ulen, &pos, &n, &nl, &v, &vl)) {
+        if (hop_by_hop(n, nl) || (nl == 14 && strncasecmp(n, "Content-Length", 14) == 0))
+            continue;
+        err = hf_buf_printf(out, "%.*s: %.*s\r\n", (int)nl, n, (int)vl, v);
+    }
+    return err;
+}
+
+static void cache_control_of(const char *block, size_t len, struct hf_cache_control *cc)
+{
+    hf_cache_control_init(cc);
+    size_t pos = 0;
+    const char *n, *v;
+    size_t nl, vl;
+    while (hf_headers_next(block, len, &pos, &n, &nl, &v, &vl))
+        if (nl == 13 && strncasecmp(n, "Cache-Control", 13) == 0)
+            hf_cache_control_parse(cc, v, vl);
+}
+
+static char *header_dup(const char *block, size_t len, const char *name)
+{
+    const char *v;
+    size_t vl;
+    if (!hf_headers_find(block, len, name, &v, &vl) || vl == 0)
+        return NULL;
+    return strndup(v, vl);
+}
+
+static int64_t add_sat(int64_t a, int64_t b)
+{
+    return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+/*
+ * Build the entry served for an answer and decide whether and how long it is
+ * kept.  Stores only what a user would want replayed: 2xx (not 206) and, when
+ * the route says so, 404; never no-store/private (unless the route
+ * overrides) nor Vary: *.
+ */
+static hf_err make_entry(struct hf_flow *f, int status, const char *headers, size_t hlen,
+                         const char *body, size_t blen, int64_t response_ms, bool *store,
+                         struct hf_entry **out)
+{
+    const struct hf_route_config *rc = &f->route->cfg;
+    struct hf_cache_control cc;
+    cache_control_of(headers, hlen, &cc);
+    bool rfc = rc->fresh_for_ms < 0;
+    int64_t initial_age = hf_initial_age_ms(headers, hlen, f->request_wall, response_ms);
+    int64_t stored_at = response_ms - (rfc ? initial_age : 0);
+    int64_t fresh_until, stale_until;
+
+    *store = f->cacheable &&
+             ((status >= 200 && status < 300 && status != 206) ||
+              (status == 404 && rc->cache_404_for_ms > 0)) &&
+             (rc->store_private || (!cc.no_store && !cc.private_));
+    const char *vary;
+    size_t vlen;
+    if (hf_headers_find(headers, hlen, "Vary", &vary, &vlen) && vlen == 1 && vary[0] == '*')
+        *store = false;
+
+    if (status == 404)
+        fresh_until = add_sat(response_ms, rc->cache_404_for_ms);
+    else if (!rfc)
+        fresh_until = add_sat(response_ms, rc->fresh_for_ms);
+    else if (cc.no_cache)
+        fresh_until = stored_at;
+    else
+        fresh_until = add_sat(stored_at, hf_freshness_lifetime_ms(status, headers, hlen,
+                                                                  response_ms));
+    if (rfc && (cc.must_revalidate || cc.proxy_revalidate || cc.no_cache))
+        stale_until = fresh_until; /* the API forbids serving it stale */
+    else if (status == 404)
+        stale_until = fresh_until;
+    else if (rc->stale_for_ms == HF_FOREVER)
+        stale_until = INT64_MAX;
+    else
+        stale_until = add_sat(fresh_until, rc->stale_for_ms);
+
+    char *etag = header_dup(headers, hlen, "ETag");
+    char *lm = header_dup(headers, hlen, "Last-Modified");
+    hf_err err = hf_entry_create(f->cacheable ? f->key : f->url, rc->name, status, headers, hlen,
+                                 body, blen, stored_at, fresh_until, stale_until, etag, lm, out);
+    free(etag);
+    free(lm);
+    return err;
+}
+
+static void serve_answer(struct hf_flow *f, int status, const char *headers, size_t hlen,
+                         const char *body, size_t blen)
+{
+    int64_t now = hf_clock_wall_ms();
+    bool store = false;
+    hf_err err = make_entry(f, status, headers, hlen, body, blen, now, &store, &f->res.entry);
+    if (err) {
+        f->res.error = err;
+        fallback(f);
+        return;
+    }
+    if (store) {
+        hf_err serr = hf_store_put(f->loop->engine->store, f->res.entry);
+        if (serr)
+            HF_LOG(HF_LOG_ERROR, "store_error", HF_LS("route", f->route->cfg.name),
+                   HF_LS("request_id", f->request_id), HF_LS("error", hf_err_label(serr)));
+        else
+            f->res.stored = true;
+    }
+    finish(f, HF_SOURCE_ORIGIN);
+}
+
+static void serve_result(struct hf_flow *f, struct hf_up_result *res)
+{
+    struct hf_buf h;
+    hf_buf_init(&h, HF_UP_MAX_HEADER_BYTES);
+    if (keep_headers(res->headers.ptr ? res->headers.ptr : "", res->headers.len, NULL, 0, &h)) {
+        hf_buf_fini(&h);
+        f->res.error = HF_ENOMEM;
+        fallback(f);
+        return;
+    }
+    serve_answer(f, res->status, h.ptr ? h.ptr : "", h.len, res->body.ptr, res->body.len);
+    hf_buf_fini(&h);
+}
+
+/* 304 to our conditional request: the stored copy is good again, with the
+ * 304's header fields replacing the stored ones. */
+static void serve_revalidated(struct hf_flow *f, struct hf_up_result *res)
+{
+    struct hf_entry *old = f->stale;
+    struct hf_buf h;
+    hf_buf_init(&h, HF_UP_MAX_HEADER_BYTES);
+    if (keep_headers(old->headers, old->headers_len, res->headers.ptr ? res->headers.ptr : "",
+                     res->headers.len, &h)) {
+        hf_buf_fini(&h);
+        f->res.error = HF_ENOMEM;
+        fallback(f);
+        return;
+    }
+    serve_answer(f, old->status, h.ptr ? h.ptr : "", h.len, old->body, old->body_len);
+    hf_buf_fini(&h);
+}
+
+/* --- attempts -------------------------------------------------------------- */
+
+static int64_t server_wait_ms(const struct hf_up_result *res, int64_t now_wall)
+{
+    if (res->err != HF_OK || (res->status != 429 && res->status != 503))
+        return -1;
+    const char *h = res->headers.ptr ? res->headers.ptr : "";
+    const char *v;
+    size_t vl;
+    int64_t wait;
+    if (hf_headers_find(h, res->headers.len, "Retry-After", &v, &vl) &&
+        hf_http_retry_after(v, vl, now_wall, &wait))
+        return wait;
+    if (res->status != 429)
+        return -1;
+    if (hf_headers_find(h, res->headers.len, "RateLimit-Reset", &v, &vl) &&
+        hf_http_ratelimit_reset(v, vl, now_wall, &wait))
+        return wait;
+    if (hf_headers_find(h, res->headers.len, "X-RateLimit-Reset", &v, &vl) &&
+        hf_http_ratelimit_reset(v, vl, now_wall, &wait))
+        return wait;
+    return -1;
+}
+
+static hf_err status_error(int status)
+{
+    if (status == 429)
+        return HF_HTTP_429;
+    if (status >= 500)
+        return HF_HTTP_5XX;
+    if (status >= 400)
+        return HF_HTTP_4XX;
+    return HF_OK;
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct hf_flow *f = arg;
+    attempt(f);
+}
+
+static void on_result(struct hf_up_result *res, void *arg)
+{
+    struct hf_flow *f = arg;
+    if (f->magic != FLOW_MAGIC)
+        abort();
+    f->xfer = NULL;
+    const struct hf_route_config *rc = &f->route->cfg;
+    int64_t now_wall = hf_clock_wall_ms();
+
+    if (res->err == HF_OK && res->status == 304 && f->stale != NULL) {
+        serve_revalidated(f, res);
+        return;
+    }
+    int64_t wait = server_wait_ms(res, now_wall);
+    struct hf_retry_decision d =
+        hf_retry_decide(&rc->retry, f->method, f->idempotency_key, f->attempts, res->err,
+                        res->status, wait, f->started_mono, hf_clock_mono_ms(), hf_random64());
+    if (d.action != HF_RETRY_STOP_OK) {
+        f->res.error = res->err ? res->err : status_error(res->status);
+        f->res.error_status = res->err ? 0 : res->status;
+        snprintf(f->res.detail, sizeof f->res.detail, "%s",
+                 res->detail[0] ? res->detail : hf_strerror(f->res.error));
+        f->res.retry_after_s = wait >= 0 ? (wait + 999) / 1000 : -1;
+    }
+    switch (d.action) {
+    case HF_RETRY_STOP_OK:
+        serve_result(f, res);
+        return;
+    case HF_RETRY_STOP_FINAL:
+        if (res->err == HF_OK) {
+            /* The API's own answer (a 4xx, or an unsafe request's failure):
+             * the client gets it as it is, never a stale copy instead. */
+            serve_result(f, res);
+            return;
+        }
+        break;
+    case HF_RETRY_WAIT: {
+        HF_LOG(HF_LOG_WARN, "retry", HF_LS("route", rc->name), HF_LS("request_id", f->request_id),
+               HF_LI("attempt", f->attempts), HF_LS("error", hf_err_label(f->res.error)),
+               HF_LI("status", f->res.error_status), HF_LI("wait_ms", d.wait_ms));
+        if (f->timer == NULL && (f->timer = evtimer_new(f->loop->base, timer_cb, f)) == NULL)
+            break;
+        struct timeval tv = {(time_t)(d.wait_ms / 1000), (suseconds_t)(d.wait_ms % 1000) * 1000};
+        if (evtimer_add(f->timer, &tv) != 0)
+            break;
+        return;
+    }
+    case HF_RETRY_EXHAUSTED:
+    case HF_RETRY_OUT_OF_TIME:
+        HF_LOG(HF_LOG_WARN, "retry_exhausted", HF_LS("route", rc->name),
+               HF_LS("request_id", f->request_id), HF_LI("attempts", f->attempts),
+               HF_LS("error", hf_err_label(f->res.error)), HF_LI("status", f->res.error_status),
+               HF_LS("reason", d.action == HF_RETRY_EXHAUSTED ? "attempts" : "deadline"),
+               HF_LI("refused_wait_ms", d.action == HF_RETRY_OUT_OF_TIME ? d.wait_ms : 0));
+        break;
+    }
+    fallback(f);
+}
+
+static void attempt(struct hf_flow *f)
+{
+    const struct hf_route_config *rc = &f->route->cfg;
+    int64_t timeout = rc->timeout_ms > 0 ? rc->timeout_ms : 10000;
+    if (rc->retry.deadline_ms > 0) {
+        int64_t left = f->started_mono + rc->retry.deadline_ms - hf_clock_mono_ms();
+        if (left <= 0) {
+            f->res.error = f->attempts ? f->res.error : HF_DEADLINE;
+            fallback(f);
+            return;
+        }
+        if (left < timeout)
+            timeout = left;
+    }
+    struct hf_up_request req = {
+        .method = f->method,
+        .url = f->url,
+        .headers = f->hdrs,
+        .nheaders = f->nhdrs,
+        .body = f->body,
+        .body_len = f->body_len,
+        .timeout_ms = timeout,
+        .connect_timeout_ms = rc->connect_timeout_ms,
+        .max_body = rc->max_body,
+        .tls_verify = rc->tls_verify,
+    };
+    f->attempts++;
+    f->request_wall = hf_clock_wall_ms();
+    hf_err err = hf_upstream_start(f->loop->upstream, &req, on_result, f, &f->xfer);
+    if (err) {
+        f->res.error = err;
+        snprintf(f->res.detail, sizeof f->res.detail, "%s", hf_strerror(err));
+        fallback(f);
+    }
+}
+
+/* --- start ----------------------------------------------------------------- */
+
+static hf_err add_header(struct hf_flow *f, const char *name, const char *value)
+{
+    if (f->nhdrs >= sizeof f->hdrs / sizeof f->hdrs[0])
+        return HF_EINVAL;
+    char *n = strdup(name), *v = strdup(value ? value : "");
+    if (n == NULL || v == NULL) {
+        free(n);
+        free(v);
+        return HF_ENOMEM;
+    }
+    f->strs[f->nstrs++] = n;
+    f->strs[f->nstrs++] = v;
+    f->hdrs[f->nhdrs++] = (struct hf_header){n, v};
+    return HF_OK;
+}
+
+static bool named(const struct hf_header *h, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(h[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+/* The caller's headers, with the route's injected ones replacing any of the
+ * same name (a client never overrides the configured credentials). */
+static hf_err build_headers(struct hf_flow *f, const struct hf_flow_request *req)
+{
+    const struct hf_route_config *rc = &f->route->cfg;
+    if (req->nheaders > FLOW_MAX_HEADERS)
+        return HF_EINVAL;
+    hf_err err = HF_OK;
+    for (size_t i = 0; !err && i < req->nheaders; i++) {
+        if (named(rc->headers, rc->nheaders, req->headers[i].name))
+            continue;
+        if (strcasecmp(req->headers[i].name, "Idempotency-Key") == 0)
+            f->idempotency_key = true;
+        err = add_header(f, req->headers[i].name, req->headers[i].value);
+    }
+    for (size_t i = 0; !err && i < rc->nheaders; i++)
+        err = add_header(f, rc->headers[i].name, rc->headers[i].value);
+    return err;
+}
+
+hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *req,
+                     hf_flow_done_fn done, void *arg, char *errbuf, size_t errlen)
+{
+    const struct hf_route_config *rc = &req->route->cfg;
+    hf_err err = HF_ENOMEM;
+    struct hf_flow *f = calloc(1, sizeof *f);
+    if (f == NULL)
+        return HF_ENOMEM;
+    f->magic = FLOW_MAGIC;
+    f->loop = loop;
+    f->route = req->route;
+    f->done = done;
+    f->arg = arg;
+    f->res.retry_after_s = -1;
+    f->started_mono = hf_clock_mono_ms();
+    if (req->request_id != NULL)
+        snprintf(f->request_id, sizeof f->request_id, "%s", req->request_id);
+    else
+        snprintf(f->request_id, sizeof f->request_id, "%016llx",
+                 (unsigned long long)hf_random64());
+    if ((f->method = strdup(req->method ? req->method : "GET")) == NULL)
+        goto out;
+    if (req->body_len > 0) {
+        if ((f->body = malloc(req->body_len)) == NULL)
+            goto out;
+        memcpy(f->body, req->body, req->body_len);
+        f->body_len = req->body_len;
+    }
+    if ((err = build_headers(f, req))) {
+        snprintf(errbuf, errlen, "too many request headers (at most %d)", FLOW_MAX_HEADERS);
+        goto out;
+    }
+
+    const char *base = req->url ? req->url : rc->upstream;
+    if (base == NULL) {
+        snprintf(errbuf, errlen, "route %s has no upstream URL", rc->name);
+        err = HF_BAD_URL;
+        goto out;
+    }
+    err = hf_upstream_build_url(base, req->url ? NULL : req->target, rc->query, rc->nquery,
+                                &f->url, errbuf, errlen);
+    if (err)
+        goto out;
+
+    /* Only GET answers are cached; the key never includes injected secrets. */
+    f->cacheable = strcmp(f->method, "GET") == 0;
+    if (f->cacheable) {
+        const char *target = req->url ? req->url : req->target;
+        err = hf_cache_key(f->method, rc->name, target ? target : "/", rc->ignore_params,
+                           rc->nignore_params, f->key, sizeof f->key);
+        if (err) {
+            snprintf(errbuf, errlen, "request target too long or malformed");
+            goto out;
+        }
+        int64_t now = hf_clock_wall_ms();
+        struct hf_entry *e = NULL;
+        if (hf_store_get_stale(loop->engine->store, f->key, now, &e) == HF_OK) {
+            if (e->fresh_until_ms > now) {
+                f->res.entry = e;
+                finish(f, HF_SOURCE_FRESH);
+                return HF_OK;
+            }
+            f->stale = e;
+            /* Revalidate rather than refetch when the copy has a validator
+             * and the caller set no conditions of its own. */
+            if (!named(f->hdrs, f->nhdrs, "If-None-Match") &&
+                !named(f->hdrs, f->nhdrs, "If-Modified-Since")) {
+                if (e->etag != NULL && (err = add_header(f, "If-None-Match", e->etag)))
+                    goto out;
+                if (e->last_modified != NULL &&
+                    (err = add_header(f, "If-Modified-Since", e->last_modified)))
+                    goto out;
+            }
+        }
+    }
+    attempt(f);
+    return HF_OK;
+out:
+    flow_free(f);
+    return err;
+}
