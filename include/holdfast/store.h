@@ -97,17 +97,26 @@ hf_err hf_store_get_fresh(struct hf_store *s, const char *key, int64_t now_ms,
 /* Any copy whose stale window includes now_ms (fresh ones too); HF_NOT_FOUND otherwise. */
 hf_err hf_store_get_stale(struct hf_store *s, const char *key, int64_t now_ms,
                           struct hf_entry **out);
-/* Insert or replace e->key.  The store takes its own reference. */
+/*
+ * Insert or replace e->key.  The store takes its own reference.  Returns
+ * HF_BODY_TOO_LARGE for an entry larger than max_bytes on its own (and any
+ * older copy of the key is removed); the SQLite store returns HF_STORE when
+ * its write queue stayed full (the write is dropped and a warning logged).
+ */
 hf_err hf_store_put(struct hf_store *s, struct hf_entry *e);
 /* Remove key; HF_OK also when absent. */
 hf_err hf_store_delete(struct hf_store *s, const char *key);
 /*
  * Delete copies past their stale window or older than keep_ms, then evict
  * least recently used copies until the store is within max_bytes.
- * *removed (if not NULL) gets the number of copies removed.
+ * *removed (if not NULL) gets the number of copies removed.  The SQLite
+ * store applies every write queued before the sweep first, so a sweep is
+ * also a flush.
  */
 hf_err hf_store_sweep(struct hf_store *s, int64_t now_ms, uint64_t *removed);
 
+/* For the SQLite store entries and bytes count the file (committed writes,
+ * other processes' included); evictions and expired count this handle's. */
 struct hf_store_stats {
     uint64_t entries;
     uint64_t bytes;

@@ -31,9 +31,9 @@ static char *place(char **p, const void *src, size_t n)
 }
 
 hf_err hf_entry_create(const char *key, const char *route, int status, const char *headers,
-                       size_t headers_len, const void *body, size_t body_len,
-                       int64_t stored_at_ms, int64_t fresh_until_ms, int64_t stale_until_ms,
-                       const char *etag, const char *last_modified, struct hf_entry **out)
+                       size_t headers_len, const void *body, size_t body_len, int64_t stored_at_ms,
+                       int64_t fresh_until_ms, int64_t stale_until_ms, const char *etag,
+                       const char *last_modified, struct hf_entry **out)
 {
     if (out == NULL)
         return HF_EINVAL;

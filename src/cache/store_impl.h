@@ -68,6 +68,9 @@ hf_err hf__mkdir_parents(const char *path);
  */
 hf_err hf__store_tiered(struct hf_store *front, struct hf_store *back, struct hf_store **out);
 
+/* SipHash-1-3 of data under the key (k0, k1) (siphash.c). */
+uint64_t hf__siphash13(uint64_t k0, uint64_t k1, const void *data, size_t len);
+
 /* Write a one-line message into errbuf (if any). */
 void hf__store_errf(char *errbuf, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

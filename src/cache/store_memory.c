@@ -24,9 +24,9 @@
 #define BUCKETS_MAX ((size_t)1 << 24) /* 128 MB of chain heads; chains grow past it */
 
 struct mnode {
-    struct mnode *chain;      /* next in the bucket */
+    struct mnode *chain;       /* next in the bucket */
     struct mnode *prev, *next; /* LRU list: head is the most recently used */
-    struct hf_entry *e;       /* one reference, owned by the store */
+    struct hf_entry *e;        /* one reference, owned by the store */
     uint64_t hash;
     size_t size; /* hf_entry_size(e), computed once */
 };
@@ -46,68 +46,9 @@ struct mem_store {
     uint64_t k0, k1;
 };
 
-/* SipHash-1-3 (Aumasson & Bernstein), 64-bit output. */
-static uint64_t rotl(uint64_t x, int b)
-{
-    return (x << b) | (x >> (64 - b));
-}
-
-#define SIPROUND                                                                                   \
-    do {                                                                                           \
-        v0 += v1;                                                                                  \
-        v1 = rotl(v1, 13);                                                                         \
-        v1 ^= v0;                                                                                  \
-        v0 = rotl(v0, 32);                                                                         \
-        v2 += v3;                                                                                  \
-        v3 = rotl(v3, 16);                                                                         \
-        v3 ^= v2;                                                                                  \
-        v0 += v3;                                                                                  \
-        v3 = rotl(v3, 21);                                                                         \
-        v3 ^= v0;                                                                                  \
-        v2 += v1;                                                                                  \
-        v1 = rotl(v1, 17);                                                                         \
-        v1 ^= v2;                                                                                  \
-        v2 = rotl(v2, 32);                                                                         \
-    } while (0)
-
-static uint64_t load_le64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static uint64_t siphash13(uint64_t k0, uint64_t k1, const void *data, size_t len)
-{
-    const unsigned char *p = data;
-    uint64_t v0 = k0 ^ 0x736f6d6570736575ULL;
-    uint64_t v1 = k1 ^ 0x646f72616e646f6dULL;
-    uint64_t v2 = k0 ^ 0x6c7967656e657261ULL;
-    uint64_t v3 = k1 ^ 0x7465646279746573ULL;
-    size_t whole = len & ~(size_t)7;
-    for (size_t i = 0; i < whole; i += 8) {
-        uint64_t m = load_le64(p + i);
-        v3 ^= m;
-        SIPROUND;
-        v0 ^= m;
-    }
-    uint64_t b = (uint64_t)len << 56;
-    for (size_t i = 0; i < (len & 7); i++)
-        b |= (uint64_t)p[whole + i] << (8 * i);
-    v3 ^= b;
-    SIPROUND;
-    v0 ^= b;
-    v2 ^= 0xff;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    return v0 ^ v1 ^ v2 ^ v3;
-}
-
 static uint64_t key_hash(const struct mem_store *m, const char *key)
 {
-    return siphash13(m->k0, m->k1, key, strlen(key));
+    return hf__siphash13(m->k0, m->k1, key, strlen(key));
 }
 
 /* --- everything below marked "locked" runs with m->mu held --- */
@@ -380,8 +321,8 @@ hf_err hf__store_memory_open(const struct hf_store_options *opts, struct hf_stor
     m->base.magic = HF_STORE_MAGIC;
     m->base.ops = &mem_ops;
     m->nbuckets = BUCKETS_MIN;
-    m->max_bytes = opts != NULL && opts->max_bytes > 0 ? opts->max_bytes
-                                                       : HF_STORE_MEMORY_DEFAULT_BYTES;
+    m->max_bytes =
+        opts != NULL && opts->max_bytes > 0 ? opts->max_bytes : HF_STORE_MEMORY_DEFAULT_BYTES;
     m->keep_ms = opts != NULL ? opts->keep_ms : 0;
     m->k0 = hf_random64();
     m->k1 = hf_random64();

@@ -158,6 +158,8 @@ static hf_err event(struct loader *l, struct fy_event *ev, int *docs)
     case FYET_MAPPING_END:
     case FYET_SEQUENCE_END:
         if (l->open != NULL) {
+            if (l->open->kind == HF_Y_MAP)
+                l->open->n /= 2; /* children were counted; a map has pairs */
             l->open = l->open->up;
             l->depth--;
         }

@@ -83,6 +83,7 @@ static size_t digits(const char *p, size_t len, uint64_t *v)
 {
     size_t i = 0;
     uint64_t n = 0;
+    *v = 0;
     while (i < len && p[i] >= '0' && p[i] <= '9') {
         uint64_t d = (uint64_t)(p[i] - '0');
         if (n > (UINT64_MAX - d) / 10)

@@ -113,9 +113,8 @@ static bool tm_to_epoch(struct tm *tm, int64_t *epoch_s)
     struct tm got;
     if (gmtime_r(&t, &got) == NULL)
         return false;
-    if (got.tm_year != want.tm_year || got.tm_mon != want.tm_mon ||
-        got.tm_mday != want.tm_mday || got.tm_hour != want.tm_hour ||
-        got.tm_min != want.tm_min || got.tm_sec != want.tm_sec)
+    if (got.tm_year != want.tm_year || got.tm_mon != want.tm_mon || got.tm_mday != want.tm_mday ||
+        got.tm_hour != want.tm_hour || got.tm_min != want.tm_min || got.tm_sec != want.tm_sec)
         return false;
     *epoch_s = (int64_t)t + leap;
     return true;

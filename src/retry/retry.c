@@ -94,8 +94,8 @@ enum hf_retry_class hf_classify(const char *method, bool has_idempotency_key, hf
 
     /* HF_HTTP_4XX and HF_HTTP_5XX carry the status too; when it is there it
      * is more precise than the error (a 501 is HF_HTTP_5XX but final). */
-    if (err == HF_OK || ((err == HF_HTTP_4XX || err == HF_HTTP_5XX) && status >= 400 &&
-                         status <= 599))
+    if (err == HF_OK ||
+        ((err == HF_HTTP_4XX || err == HF_HTTP_5XX) && status >= 400 && status <= 599))
         cls = classify_status(status);
     else
         cls = classify_err(err);
@@ -237,8 +237,7 @@ struct hf_retry_decision hf_retry_decide(const struct hf_retry_policy *p, const 
      * no sum can overflow. */
     if (p->deadline_ms > 0) {
         uint64_t used = now_ms > started_ms ? (uint64_t)now_ms - (uint64_t)started_ms : 0;
-        if (used > (uint64_t)p->deadline_ms ||
-            d.wait_ms > p->deadline_ms - (int64_t)used) {
+        if (used > (uint64_t)p->deadline_ms || d.wait_ms > p->deadline_ms - (int64_t)used) {
             d.action = HF_RETRY_OUT_OF_TIME;
             return d;
         }

@@ -241,7 +241,8 @@ static void test_random_bytes(void **state)
     (void)state;
     static const char *const pieces[] = {
         "max-age", "s-maxage", "no-store", "max-stale", "stale-if-error", "=", "\"", "\\",
-        ",",       " ",        "\t",       "60",        "99999999999999", "-", "x", "\0", "\xff",
+        ",",       " ",        "\t",       "60",        "99999999999999", "-", "x",  "\0",
+        "\xff",
     };
     uint64_t s = 1;
     char buf[256];
@@ -281,8 +282,8 @@ static void test_random_bytes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_init),          cmocka_unit_test(test_table),
-        cmocka_unit_test(test_accumulate),    cmocka_unit_test(test_length_bounds),
+        cmocka_unit_test(test_init),         cmocka_unit_test(test_table),
+        cmocka_unit_test(test_accumulate),   cmocka_unit_test(test_length_bounds),
         cmocka_unit_test(test_random_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

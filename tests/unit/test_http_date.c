@@ -67,9 +67,9 @@ static void test_date_three_forms(void **state)
 {
     (void)state;
     static const char *const forms[] = {
-        "Sun, 06 Nov 1994 08:49:37 GMT",  /* IMF-fixdate */
-        "Sunday, 06-Nov-94 08:49:37 GMT", /* rfc850-date */
-        "Sun Nov  6 08:49:37 1994",       /* asctime-date */
+        "Sun, 06 Nov 1994 08:49:37 GMT",     /* IMF-fixdate */
+        "Sunday, 06-Nov-94 08:49:37 GMT",    /* rfc850-date */
+        "Sun Nov  6 08:49:37 1994",          /* asctime-date */
         "  Sun, 06 Nov 1994 08:49:37 GMT\t", /* surrounding whitespace */
     };
     for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
@@ -116,25 +116,25 @@ static void test_date_garbage(void **state)
         "abc",
         "0",
         "784111777",
-        "Sun, 06 Nov 1994 08:49:37",          /* no GMT */
-        "Sun, 06 Nov 1994 08:49:37 UTC",      /* not GMT */
-        "Sun, 06 Nov 1994 08:49:37 GMT x",    /* trailing garbage */
-        "Sun, 06 Nov 1994 08:49:37 GMTGMT",   /* trailing garbage */
-        "Sun, 32 Nov 1994 08:49:37 GMT",      /* no such day */
-        "Sun, 31 Nov 1994 08:49:37 GMT",      /* no 31 November */
-        "Thu, 29 Feb 1900 00:00:00 GMT",      /* 1900 is not a leap year */
-        "Sun, 00 Nov 1994 08:49:37 GMT",      /* day 0 */
-        "Sun, 06 Foo 1994 08:49:37 GMT",      /* no such month */
-        "Xyz, 06 Nov 1994 08:49:37 GMT",      /* no such day name */
-        "Sun, 06 Nov 1994 24:00:00 GMT",      /* hour 24 */
-        "Sun, 06 Nov 1994 08:60:00 GMT",      /* minute 60 */
-        "Sun, 06 Nov 1994 08:49:62 GMT",      /* second 62 */
-        "Sun, 06 Nov 1994 08:49:61 GMT",      /* second 61 */
-        "Sun, 06 Nov 1994 08:49 GMT",         /* no seconds */
-        "Sun, 06 Nov -1994 08:49:37 GMT",     /* negative year */
-        "Sunday, 06-Nov-94 08:49:37",         /* rfc850 without GMT */
-        "Sun Nov  6 08:49:37",                /* asctime without year */
-        "Sun Nov  6 08:49:37 1994 GMT",       /* asctime with a zone */
+        "Sun, 06 Nov 1994 08:49:37",        /* no GMT */
+        "Sun, 06 Nov 1994 08:49:37 UTC",    /* not GMT */
+        "Sun, 06 Nov 1994 08:49:37 GMT x",  /* trailing garbage */
+        "Sun, 06 Nov 1994 08:49:37 GMTGMT", /* trailing garbage */
+        "Sun, 32 Nov 1994 08:49:37 GMT",    /* no such day */
+        "Sun, 31 Nov 1994 08:49:37 GMT",    /* no 31 November */
+        "Thu, 29 Feb 1900 00:00:00 GMT",    /* 1900 is not a leap year */
+        "Sun, 00 Nov 1994 08:49:37 GMT",    /* day 0 */
+        "Sun, 06 Foo 1994 08:49:37 GMT",    /* no such month */
+        "Xyz, 06 Nov 1994 08:49:37 GMT",    /* no such day name */
+        "Sun, 06 Nov 1994 24:00:00 GMT",    /* hour 24 */
+        "Sun, 06 Nov 1994 08:60:00 GMT",    /* minute 60 */
+        "Sun, 06 Nov 1994 08:49:62 GMT",    /* second 62 */
+        "Sun, 06 Nov 1994 08:49:61 GMT",    /* second 61 */
+        "Sun, 06 Nov 1994 08:49 GMT",       /* no seconds */
+        "Sun, 06 Nov -1994 08:49:37 GMT",   /* negative year */
+        "Sunday, 06-Nov-94 08:49:37",       /* rfc850 without GMT */
+        "Sun Nov  6 08:49:37",              /* asctime without year */
+        "Sun Nov  6 08:49:37 1994 GMT",     /* asctime with a zone */
         ",,,,",
         "Sun, 06 Nov 1994 08:49:37 GMT                                        x",
     };
@@ -169,13 +169,11 @@ static void test_date_format(void **state)
     char buf[64];
     assert_string_equal(hf_http_date_format(RFC_EPOCH_S, buf, sizeof(buf)),
                         "Sun, 06 Nov 1994 08:49:37 GMT");
-    assert_string_equal(hf_http_date_format(0, buf, sizeof(buf)),
-                        "Thu, 01 Jan 1970 00:00:00 GMT");
+    assert_string_equal(hf_http_date_format(0, buf, sizeof(buf)), "Thu, 01 Jan 1970 00:00:00 GMT");
     assert_string_equal(hf_http_date_format(951782400, buf, sizeof(buf)),
                         "Tue, 29 Feb 2000 00:00:00 GMT");
     /* out of IMF-fixdate's range: clamped */
-    assert_string_equal(hf_http_date_format(-5, buf, sizeof(buf)),
-                        "Thu, 01 Jan 1970 00:00:00 GMT");
+    assert_string_equal(hf_http_date_format(-5, buf, sizeof(buf)), "Thu, 01 Jan 1970 00:00:00 GMT");
     assert_string_equal(hf_http_date_format(INT64_MAX, buf, sizeof(buf)),
                         "Fri, 31 Dec 9999 23:59:59 GMT");
     /* exactly 30 bytes is enough; less truncates and stays terminated */
@@ -338,8 +336,22 @@ static void test_ratelimit_reset(void **state)
     assert_false(reset_exact("1700000000", INT64_MIN, &w));
 
     static const char *const bad[] = {
-        "", " ", "abc", "-1", "-1.5", "+1", "1.", ".5", "1.5.5", "1,5", "1e3", "1 2", "30s",
-        "99999999999999999999", "99999999999999999999.9", "1.x",
+        "",
+        " ",
+        "abc",
+        "-1",
+        "-1.5",
+        "+1",
+        "1.",
+        ".5",
+        "1.5.5",
+        "1,5",
+        "1e3",
+        "1 2",
+        "30s",
+        "99999999999999999999",
+        "99999999999999999999.9",
+        "1.x",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         w = 12345;
@@ -367,9 +379,9 @@ static void test_ratelimit_reset(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_date_three_forms),  cmocka_unit_test(test_date_calendar),
-        cmocka_unit_test(test_date_garbage),      cmocka_unit_test(test_date_format),
-        cmocka_unit_test(test_retry_after_delta), cmocka_unit_test(test_retry_after_date),
+        cmocka_unit_test(test_date_three_forms),    cmocka_unit_test(test_date_calendar),
+        cmocka_unit_test(test_date_garbage),        cmocka_unit_test(test_date_format),
+        cmocka_unit_test(test_retry_after_delta),   cmocka_unit_test(test_retry_after_date),
         cmocka_unit_test(test_retry_after_garbage), cmocka_unit_test(test_ratelimit_reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -294,8 +294,8 @@ static void test_classify_table(void **state)
         enum hf_retry_class got = hf_classify(r->method, r->key, r->err, r->status);
         if (got != r->want) {
             print_error("row %zu: %s key=%d err=%s status=%d: class %d, expected %d\n", i,
-                        r->method ? r->method : "(null)", r->key, hf_err_label(r->err),
-                        r->status, got, r->want);
+                        r->method ? r->method : "(null)", r->key, hf_err_label(r->err), r->status,
+                        got, r->want);
             fail();
         }
     }
