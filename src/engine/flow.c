@@ -63,6 +63,7 @@ struct hf_flow {
 };
 
 static void attempt(struct hf_flow *f);
+static int64_t age_s(const struct hf_entry *e, int64_t now_ms);
 
 /* --- life cycle ------------------------------------------------------------ */
 
@@ -87,10 +88,8 @@ static void finish(struct hf_flow *f, enum hf_source source)
     struct hf_flow_result *r = &f->res;
     r->source = source;
     r->attempts = f->attempts;
-    if (r->entry != NULL && source != HF_SOURCE_ORIGIN) {
-        int64_t age = hf_clock_wall_ms() - r->entry->stored_at_ms;
-        r->age_s = age > 0 ? age / 1000 : 0;
-    }
+    if (r->entry != NULL && source != HF_SOURCE_ORIGIN)
+        r->age_s = age_s(r->entry, hf_clock_wall_ms());
     f->done(r, f->arg);
     flow_free(f);
 }
@@ -101,9 +100,8 @@ static void fallback(struct hf_flow *f)
     if (f->stale != NULL && f->stale->stale_until_ms > now) {
         f->res.entry = f->stale;
         f->stale = NULL;
-        int64_t age = now - f->res.entry->stored_at_ms;
         HF_LOG(HF_LOG_WARN, "stale_served", HF_LS("route", f->route->cfg.name),
-               HF_LS("request_id", f->request_id), HF_LI("age_s", age > 0 ? age / 1000 : 0),
+               HF_LS("request_id", f->request_id), HF_LI("age_s", age_s(f->res.entry, now)),
                HF_LS("error", hf_err_label(f->res.error)), HF_LI("attempts", f->attempts));
         finish(f, HF_SOURCE_STALE);
         return;
@@ -481,19 +479,60 @@ static hf_err build_headers(struct hf_flow *f, const struct hf_flow_request *req
     return err;
 }
 
+static int64_t age_s(const struct hf_entry *e, int64_t now_ms)
+{
+    return now_ms > e->stored_at_ms ? (now_ms - e->stored_at_ms) / 1000 : 0;
+}
+
 hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *req,
                      hf_flow_done_fn done, void *arg, char *errbuf, size_t errlen)
 {
     const struct hf_route_config *rc = &req->route->cfg;
-    hf_err err = HF_ENOMEM;
+    const char *method = req->method ? req->method : "GET";
+    /* Only GET answers are cached; the key never includes injected secrets. */
+    bool cacheable = strcmp(method, "GET") == 0;
+    struct hf_entry *stale = NULL;
+    char key[HF_CACHE_KEY_MAX];
+    hf_err err;
+
+    /* The hot path: a fresh copy completes the request here, before anything
+     * is allocated for the trip to the API. */
+    if (cacheable) {
+        const char *target = req->url ? req->url : req->target;
+        err = hf_cache_key(method, rc->name, target ? target : "/", rc->ignore_params,
+                           rc->nignore_params, key, sizeof key);
+        if (err) {
+            snprintf(errbuf, errlen, "request target too long or malformed");
+            return err == HF_EINVAL ? HF_BAD_URL : err;
+        }
+        int64_t now = hf_clock_wall_ms();
+        if (hf_store_get_stale(loop->engine->store, key, now, &stale) == HF_OK &&
+            stale->fresh_until_ms > now) {
+            struct hf_flow_result res = {.source = HF_SOURCE_FRESH,
+                                         .entry = stale,
+                                         .age_s = age_s(stale, now),
+                                         .retry_after_s = -1};
+            done(&res, arg);
+            hf_entry_release(&res.entry);
+            return HF_OK;
+        }
+    }
+
+    err = HF_ENOMEM;
     struct hf_flow *f = calloc(1, sizeof *f);
-    if (f == NULL)
+    if (f == NULL) {
+        hf_entry_release(&stale);
         return HF_ENOMEM;
+    }
     f->magic = FLOW_MAGIC;
     f->loop = loop;
     f->route = req->route;
     f->done = done;
     f->arg = arg;
+    f->cacheable = cacheable;
+    f->stale = stale; /* the copy to fall back on or revalidate: owned by f now */
+    if (cacheable)
+        memcpy(f->key, key, strlen(key) + 1);
     f->res.retry_after_s = -1;
     f->started_mono = hf_clock_mono_ms();
     if (req->request_id != NULL)
@@ -501,7 +540,7 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
     else
         snprintf(f->request_id, sizeof f->request_id, "%016llx",
                  (unsigned long long)hf_random64());
-    if ((f->method = strdup(req->method ? req->method : "GET")) == NULL)
+    if ((f->method = strdup(method)) == NULL)
         goto out;
     if (req->body_len > 0) {
         if ((f->body = malloc(req->body_len)) == NULL)
@@ -513,7 +552,6 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
         snprintf(errbuf, errlen, "too many request headers (at most %d)", FLOW_MAX_HEADERS);
         goto out;
     }
-
     const char *base = req->url ? req->url : rc->upstream;
     if (base == NULL) {
         snprintf(errbuf, errlen, "route %s has no upstream URL", rc->name);
@@ -524,37 +562,15 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
                                 &f->url, errbuf, errlen);
     if (err)
         goto out;
-
-    /* Only GET answers are cached; the key never includes injected secrets. */
-    f->cacheable = strcmp(f->method, "GET") == 0;
-    if (f->cacheable) {
-        const char *target = req->url ? req->url : req->target;
-        err = hf_cache_key(f->method, rc->name, target ? target : "/", rc->ignore_params,
-                           rc->nignore_params, f->key, sizeof f->key);
-        if (err) {
-            snprintf(errbuf, errlen, "request target too long or malformed");
+    /* Revalidate rather than refetch when the copy has a validator and the
+     * caller set no conditions of its own. */
+    if (f->stale != NULL && !named(f->hdrs, f->nhdrs, "If-None-Match") &&
+        !named(f->hdrs, f->nhdrs, "If-Modified-Since")) {
+        if (f->stale->etag != NULL && (err = add_header(f, "If-None-Match", f->stale->etag)))
             goto out;
-        }
-        int64_t now = hf_clock_wall_ms();
-        struct hf_entry *e = NULL;
-        if (hf_store_get_stale(loop->engine->store, f->key, now, &e) == HF_OK) {
-            if (e->fresh_until_ms > now) {
-                f->res.entry = e;
-                finish(f, HF_SOURCE_FRESH);
-                return HF_OK;
-            }
-            f->stale = e;
-            /* Revalidate rather than refetch when the copy has a validator
-             * and the caller set no conditions of its own. */
-            if (!named(f->hdrs, f->nhdrs, "If-None-Match") &&
-                !named(f->hdrs, f->nhdrs, "If-Modified-Since")) {
-                if (e->etag != NULL && (err = add_header(f, "If-None-Match", e->etag)))
-                    goto out;
-                if (e->last_modified != NULL &&
-                    (err = add_header(f, "If-Modified-Since", e->last_modified)))
-                    goto out;
-            }
-        }
+        if (f->stale->last_modified != NULL &&
+            (err = add_header(f, "If-Modified-Since", f->stale->last_modified)))
+            goto out;
     }
     attempt(f);
     return HF_OK;
