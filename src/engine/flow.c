@@ -502,8 +502,14 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
         err = hf_cache_key(method, rc->name, target ? target : "/", rc->ignore_params,
                            rc->nignore_params, key, sizeof key);
         if (err) {
-            snprintf(errbuf, errlen, "request target too long or malformed");
-            return err == HF_EINVAL ? HF_BAD_URL : err;
+            /* Let the URL parser name the problem when it sees one. */
+            char *url = NULL;
+            if (hf_upstream_build_url(req->url ? req->url : rc->upstream,
+                                      req->url ? NULL : req->target, NULL, 0, &url, errbuf,
+                                      errlen) == HF_OK)
+                snprintf(errbuf, errlen, "request target too long or malformed");
+            free(url);
+            return HF_BAD_URL;
         }
         int64_t now = hf_clock_wall_ms();
         if (hf_store_get_stale(loop->engine->store, key, now, &stale) == HF_OK &&

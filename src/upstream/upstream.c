@@ -444,6 +444,10 @@ void hf_upstream_cancel(struct hf_up_xfer **xp)
 hf_err hf_upstream_build_url(const char *base, const char *target, const struct hf_header *query,
                              size_t nquery, char **out, char *errbuf, size_t errlen)
 {
+    if (base == NULL) {
+        snprintf(errbuf, errlen, "no upstream URL");
+        return HF_BAD_URL;
+    }
     hf_err err = HF_ENOMEM;
     char *joined = NULL, *scheme = NULL, *host = NULL;
     CURLU *h = curl_url();
