@@ -12,6 +12,7 @@ static const struct {
     int (*fn)(int, char **);
     const char *help;
 } commands[] = {
+    {"serve", hf_cmd_serve, "run the caching, retrying reverse proxy"},
     {"fetch", hf_cmd_fetch, "fetch a URL with retries, falling back to the last good copy"},
     {"check", hf_cmd_check, "validate a configuration file"},
 };

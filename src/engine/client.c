@@ -191,9 +191,11 @@ static hf_err run(struct hf_client *c, const struct hf_flow_request *req, struct
         loop_put(c, l);
         return err;
     }
+    /* NO_EXIT_ON_EMPTY: a coalesced request has nothing pending on this loop
+     * until the leader, on another thread, wakes it. */
     while (!call.done)
-        if (event_base_loop(l->fl.base, EVLOOP_ONCE) < 0)
-            abort(); /* a flow in progress always has an event pending */
+        if (event_base_loop(l->fl.base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY) < 0)
+            abort();
     loop_put(c, l);
     if (resp->source == HF_SOURCE_NONE)
         return resp->error ? resp->error : HF_UPSTREAM;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cache/store_impl.h"
+#include "engine/inflight.h"
 #include "obs/log.h"
 
 static char *own(struct hf_route *r, const char *s)
@@ -33,6 +34,7 @@ static void route_fini(struct hf_route *r)
     free(r->owned);
     for (size_t i = 0; i < sizeof r->arrays / sizeof r->arrays[0]; i++)
         free(r->arrays[i]);
+    free(r->state);
     memset(r, 0, sizeof *r);
 }
 
@@ -60,6 +62,8 @@ static hf_err route_copy(struct hf_route *r, const struct hf_route_config *src)
 {
     memset(r, 0, sizeof *r);
     r->cfg = *src;
+    if ((r->state = calloc(1, sizeof *r->state)) == NULL)
+        return HF_ENOMEM;
     struct hf_route_config *c = &r->cfg;
     hf_err err = HF_ENOMEM;
     if ((src->name && !(c->name = own(r, src->name))) ||
@@ -80,6 +84,17 @@ static hf_err route_copy(struct hf_route *r, const struct hf_route_config *src)
             if ((v[i] = own(r, src->ignore_params[i])) == NULL)
                 goto out;
         c->ignore_params = v;
+    }
+    c->vary = NULL;
+    if (src->nvary > 0) {
+        const char **v = calloc(src->nvary, sizeof *v);
+        if (v == NULL)
+            goto out;
+        r->arrays[3] = v;
+        for (size_t i = 0; i < src->nvary; i++)
+            if ((v[i] = own(r, src->vary[i])) == NULL)
+                goto out;
+        c->vary = v;
     }
     if (c->retry.attempts < 1)
         c->retry.attempts = 1;
@@ -147,6 +162,8 @@ hf_err hf_engine_create(const struct hf_config *cfg, struct hf_engine **out, cha
     }
     if ((err = open_store(cfg, &e->store, errbuf, errlen)))
         goto out;
+    if ((err = hf_inflight_create(65536, &e->inflight)))
+        goto out;
     *out = e;
     e = NULL;
 out:
@@ -160,12 +177,26 @@ void hf_engine_destroy(struct hf_engine **ep)
     if (e == NULL)
         return;
     hf_store_close(&e->store);
+    hf_inflight_destroy(&e->inflight);
     for (size_t i = 0; i < e->nroutes; i++)
         route_fini(&e->routes[i]);
     free(e->routes);
     route_fini(&e->default_route);
     free(e);
     *ep = NULL;
+}
+
+const char *hf_stale_reason_name(enum hf_stale_reason r)
+{
+    static const char *const names[] = {"", "upstream-error", "rate-limited", "breaker-open",
+                                        "quota-spent", "latency-budget"};
+    return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "";
+}
+
+const char *hf_route_state_name(const struct hf_route *r, int64_t now_ms)
+{
+    (void)now_ms;
+    return atomic_load(&r->state->consecutive_failures) > 0 ? "degraded" : "ok";
 }
 
 const struct hf_route *hf_engine_route(const struct hf_engine *e, const char *name)

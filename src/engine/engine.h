@@ -12,6 +12,7 @@
 #ifndef HF_ENGINE_H
 #define HF_ENGINE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,24 +23,38 @@
 struct event_base;
 struct hf_upstream;
 
+/* What the engine learns about a route as it runs; shared by every loop
+ * thread, so atomics.  Times are wall-clock ms, 0 for never. */
+struct hf_route_state {
+    _Atomic int64_t last_success_ms;
+    _Atomic int64_t last_failure_ms;
+    _Atomic int consecutive_failures;
+};
+
 /* A route as the engine keeps it: an owned copy of its configuration. */
 struct hf_route {
+    struct hf_route_state *state;
     struct hf_route_config cfg; /* every pointer in cfg points into memory owned here */
     char **owned;               /* strings to free */
     size_t nowned;
-    void *arrays[3];            /* headers, query, ignore_params copies */
+    void *arrays[4];            /* headers, query, ignore_params, vary copies */
 };
+
+struct hf_inflight;
 
 struct hf_engine {
     struct hf_route *routes;
     size_t nroutes;
     struct hf_route default_route; /* for hf_request() on a client without routes */
     struct hf_store *store;
+    struct hf_inflight *inflight;  /* keys being fetched now, and their waiters */
 };
 
 hf_err hf_engine_create(const struct hf_config *cfg, struct hf_engine **out, char *errbuf,
                         size_t errlen);
 void hf_engine_destroy(struct hf_engine **e);
+/* "ok", "degraded" (the API is failing) or "down". */
+const char *hf_route_state_name(const struct hf_route *r, int64_t now_ms);
 /* Route by name, or NULL. */
 const struct hf_route *hf_engine_route(const struct hf_engine *e, const char *name);
 
@@ -48,7 +63,21 @@ struct hf_flow_loop {
     struct hf_engine *engine;
     struct event_base *base;
     struct hf_upstream *upstream;
+    bool persistent; /* the loop keeps running after a flow answers (the proxy's
+                        workers): a flow may answer early (latency_budget) and
+                        finish its fetch in the background */
 };
+
+/* Why a stale copy was served (the Cache-Status detail). */
+enum hf_stale_reason {
+    HF_STALE_NONE = 0,
+    HF_STALE_UPSTREAM_ERROR, /* the API failed: "upstream-error" */
+    HF_STALE_RATE_LIMITED,   /* the route is paused by a 429: "rate-limited" */
+    HF_STALE_BREAKER_OPEN,   /* "breaker-open" */
+    HF_STALE_QUOTA_SPENT,    /* "quota-spent" */
+    HF_STALE_LATENCY_BUDGET, /* no answer within latency_budget: "latency-budget" */
+};
+const char *hf_stale_reason_name(enum hf_stale_reason r);
 
 struct hf_flow_request {
     const struct hf_route *route;
@@ -60,6 +89,7 @@ struct hf_flow_request {
     const void *body;
     size_t body_len;
     const char *request_id;   /* for logs; may be NULL */
+    bool bypass;              /* neither read nor write the cache (e.g. Authorization) */
 };
 
 struct hf_flow_result {
@@ -72,6 +102,9 @@ struct hf_flow_result {
     int error_status;        /* HTTP status of the last failed attempt */
     int64_t retry_after_s;   /* when nothing was served and the API said when to retry; else -1 */
     bool stored;             /* the answer was stored */
+    bool collapsed;          /* this request waited for another's fetch */
+    bool forwarded;          /* a request went to the API for this answer */
+    enum hf_stale_reason stale_reason;
     char detail[256];
 };
 

@@ -23,6 +23,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "engine/engine.h"
+#include "engine/inflight.h"
 #include "http/cache_control.h"
 #include "http/cache_key.h"
 #include "http/date.h"
@@ -31,7 +32,8 @@
 #include "obs/log.h"
 #include "upstream/upstream.h"
 
-#define FLOW_MAGIC 0x666c6f77u /* "flow" */
+#define FLOW_MAGIC 0x666c6f77u   /* "flow" */
+#define WAITER_MAGIC 0x77616974u /* "wait" */
 #define FLOW_MAX_HEADERS 128   /* caller's headers; more are refused */
 #define FLOW_EXTRA_HEADERS 2   /* validators */
 
@@ -45,6 +47,8 @@ struct hf_flow {
     char *url;
     bool cacheable;
     bool idempotency_key;
+    bool leader;    /* registered in the in-flight table: hand the answer to waiters */
+    bool responded; /* done() already called (latency budget): finish quietly */
     struct hf_header hdrs[FLOW_MAX_HEADERS + FLOW_EXTRA_HEADERS];
     size_t nhdrs;
     char *strs[2 * (FLOW_MAX_HEADERS + FLOW_EXTRA_HEADERS)]; /* owned header strings */
@@ -57,6 +61,7 @@ struct hf_flow {
     int64_t started_mono;
     int64_t request_wall; /* when the current attempt was sent */
     struct event *timer;
+    struct event *budget; /* latency_budget timer */
     struct hf_up_xfer *xfer;
     struct hf_flow_result res;
     char key[HF_CACHE_KEY_MAX];
@@ -72,6 +77,8 @@ static void flow_free(struct hf_flow *f)
     hf_upstream_cancel(&f->xfer);
     if (f->timer != NULL)
         event_free(f->timer);
+    if (f->budget != NULL)
+        event_free(f->budget);
     hf_entry_release(&f->stale);
     hf_entry_release(&f->res.entry);
     for (size_t i = 0; i < f->nstrs; i++)
@@ -83,15 +90,132 @@ static void flow_free(struct hf_flow *f)
     free(f);
 }
 
+/* A request waiting for another's fetch of the same key (coalescing).  It
+ * lives on its own loop; the leader, on any thread, fills res and activates
+ * ev, so the waiter answers on its own thread. */
+struct flow_waiter {
+    struct hf_waiter link; /* first: the in-flight table's list node */
+    unsigned magic;
+    struct event *ev;
+    struct event *budget;
+    hf_flow_done_fn done;
+    void *arg;
+    struct hf_entry *stale; /* for its own latency budget */
+    bool responded;
+    struct hf_flow_result res;
+};
+
+static void waiter_free(struct flow_waiter *w)
+{
+    if (w->ev != NULL)
+        event_free(w->ev);
+    if (w->budget != NULL)
+        event_free(w->budget);
+    hf_entry_release(&w->stale);
+    hf_entry_release(&w->res.entry);
+    w->magic = 0;
+    free(w);
+}
+
+static void waiter_wake(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct flow_waiter *w = arg;
+    if (w->magic != WAITER_MAGIC)
+        abort();
+    if (!w->responded)
+        w->done(&w->res, w->arg);
+    waiter_free(w);
+}
+
+/* Hand the leader's answer to everyone who waited for it. */
+static void release_waiters(struct hf_flow *f)
+{
+    if (!f->leader)
+        return;
+    f->leader = false;
+    struct hf_waiter *l = hf_inflight_leave(f->loop->engine->inflight, f->key);
+    while (l != NULL) {
+        struct flow_waiter *w = (struct flow_waiter *)l;
+        l = l->next;
+        w->res = f->res;
+        w->res.collapsed = true;
+        w->res.attempts = 0;
+        if (w->res.entry != NULL)
+            hf_entry_ref(w->res.entry);
+        event_active(w->ev, EV_READ, 0);
+    }
+}
+
 static void finish(struct hf_flow *f, enum hf_source source)
 {
     struct hf_flow_result *r = &f->res;
     r->source = source;
     r->attempts = f->attempts;
+    r->forwarded = f->attempts > 0;
     if (r->entry != NULL && source != HF_SOURCE_ORIGIN)
         r->age_s = age_s(r->entry, hf_clock_wall_ms());
-    f->done(r, f->arg);
+    release_waiters(f);
+    if (!f->responded)
+        f->done(r, f->arg);
     flow_free(f);
+}
+
+/* latency_budget passed with a stale copy at hand and no answer yet: answer
+ * with the copy now; the fetch goes on and updates the cache when it ends. */
+static void budget_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct hf_flow *f = arg;
+    if (f->responded || f->stale == NULL)
+        return;
+    f->responded = true;
+    struct hf_flow_result r = {.source = HF_SOURCE_STALE,
+                               .entry = hf_entry_ref(f->stale),
+                               .age_s = age_s(f->stale, hf_clock_wall_ms()),
+                               .attempts = f->attempts,
+                               .forwarded = true,
+                               .error = HF_UPSTREAM_TIMEOUT,
+                               .retry_after_s = -1,
+                               .stale_reason = HF_STALE_LATENCY_BUDGET};
+    snprintf(r.detail, sizeof r.detail, "no answer from the API within latency_budget");
+    HF_LOG(HF_LOG_WARN, "stale_served", HF_LS("route", f->route->cfg.name),
+           HF_LS("request_id", f->request_id), HF_LI("age_s", r.age_s),
+           HF_LS("reason", "latency-budget"));
+    f->done(&r, f->arg);
+    hf_entry_release(&r.entry);
+}
+
+static void waiter_budget_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct flow_waiter *w = arg;
+    if (w->responded || w->stale == NULL)
+        return;
+    w->responded = true;
+    struct hf_flow_result r = {.source = HF_SOURCE_STALE,
+                               .entry = hf_entry_ref(w->stale),
+                               .age_s = age_s(w->stale, hf_clock_wall_ms()),
+                               .collapsed = true,
+                               .forwarded = true,
+                               .error = HF_UPSTREAM_TIMEOUT,
+                               .retry_after_s = -1,
+                               .stale_reason = HF_STALE_LATENCY_BUDGET};
+    snprintf(r.detail, sizeof r.detail, "no answer from the API within latency_budget");
+    w->done(&r, w->arg);
+    hf_entry_release(&r.entry);
+}
+
+static bool arm_budget(struct event_base *base, struct event **ev, event_callback_fn cb,
+                       void *arg, int64_t ms)
+{
+    if ((*ev = evtimer_new(base, cb, arg)) == NULL)
+        return false;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    return evtimer_add(*ev, &tv) == 0;
 }
 
 static void fallback(struct hf_flow *f)
@@ -100,6 +224,7 @@ static void fallback(struct hf_flow *f)
     if (f->stale != NULL && f->stale->stale_until_ms > now) {
         f->res.entry = f->stale;
         f->stale = NULL;
+        f->res.stale_reason = HF_STALE_UPSTREAM_ERROR;
         HF_LOG(HF_LOG_WARN, "stale_served", HF_LS("route", f->route->cfg.name),
                HF_LS("request_id", f->request_id), HF_LI("age_s", age_s(f->res.entry, now)),
                HF_LS("error", hf_err_label(f->res.error)), HF_LI("attempts", f->attempts));
@@ -351,6 +476,16 @@ static void on_result(struct hf_up_result *res, void *arg)
         serve_revalidated(f, res);
         return;
     }
+    /* The route's health: an answer that is not a server failure counts as
+     * the API working (a 404 is the API doing its job). */
+    struct hf_route_state *st = f->route->state;
+    if (res->err == HF_OK && res->status < 500 && res->status != 429) {
+        atomic_store(&st->last_success_ms, now_wall);
+        atomic_store(&st->consecutive_failures, 0);
+    } else {
+        atomic_store(&st->last_failure_ms, now_wall);
+        atomic_fetch_add(&st->consecutive_failures, 1);
+    }
     int64_t wait = server_wait_ms(res, now_wall);
     struct hf_retry_decision d =
         hf_retry_decide(&rc->retry, f->method, f->idempotency_key, f->attempts, res->err,
@@ -490,7 +625,7 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
     const struct hf_route_config *rc = &req->route->cfg;
     const char *method = req->method ? req->method : "GET";
     /* Only GET answers are cached; the key never includes injected secrets. */
-    bool cacheable = strcmp(method, "GET") == 0;
+    bool cacheable = strcmp(method, "GET") == 0 && !req->bypass;
     struct hf_entry *stale = NULL;
     char key[HF_CACHE_KEY_MAX];
     hf_err err;
@@ -524,12 +659,50 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
         }
     }
 
+    /* Coalescing: when the key is already being fetched, wait for that. */
+    bool leader = false;
+    if (cacheable) {
+        struct flow_waiter *w = calloc(1, sizeof *w);
+        if (w == NULL) {
+            hf_entry_release(&stale);
+            return HF_ENOMEM;
+        }
+        w->magic = WAITER_MAGIC;
+        w->done = done;
+        w->arg = arg;
+        w->ev = event_new(loop->base, -1, 0, waiter_wake, w);
+        if (w->ev == NULL) {
+            waiter_free(w);
+            hf_entry_release(&stale);
+            return HF_ENOMEM;
+        }
+        if (loop->persistent && rc->latency_budget_ms > 0 && stale != NULL) {
+            w->stale = hf_entry_ref(stale);
+            if (!arm_budget(loop->base, &w->budget, waiter_budget_cb, w, rc->latency_budget_ms))
+                hf_entry_release(&w->stale);
+        }
+        switch (hf_inflight_join(loop->engine->inflight, key, &w->link)) {
+        case HF_JOIN_WAITER:
+            hf_entry_release(&stale);
+            return HF_OK; /* w belongs to the leader's list until it wakes */
+        case HF_JOIN_LEADER:
+            leader = true;
+            break;
+        case HF_JOIN_ALONE:
+            break;
+        }
+        waiter_free(w);
+    }
+
     err = HF_ENOMEM;
     struct hf_flow *f = calloc(1, sizeof *f);
     if (f == NULL) {
+        if (leader)
+            hf_inflight_leave(loop->engine->inflight, key);
         hf_entry_release(&stale);
         return HF_ENOMEM;
     }
+    f->leader = leader;
     f->magic = FLOW_MAGIC;
     f->loop = loop;
     f->route = req->route;
@@ -578,9 +751,18 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
             (err = add_header(f, "If-Modified-Since", f->stale->last_modified)))
             goto out;
     }
+    if (loop->persistent && rc->latency_budget_ms > 0 && f->stale != NULL)
+        arm_budget(loop->base, &f->budget, budget_cb, f, rc->latency_budget_ms);
     attempt(f);
     return HF_OK;
 out:
+    if (f->leader) {
+        /* nobody can have joined yet without being handed back: hand them
+         * the failure so they are not left waiting */
+        f->res.error = err;
+        f->res.retry_after_s = -1;
+        release_waiters(f);
+    }
     flow_free(f);
     return err;
 }

@@ -9,6 +9,7 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <event2/thread.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,10 @@ static CURLcode global_rc = CURLE_FAILED_INIT;
 
 static void global_init_once(void)
 {
+    /* Loops wake each other (a coalesced answer is handed from the loop that
+     * fetched it to the loops that waited), so libevent needs its locks. */
+    if (evthread_use_pthreads() != 0)
+        return;
     global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 

@@ -1,0 +1,193 @@
+/*
+ * Admin endpoints; see admin.h.  Nothing here prints a secret: route
+ * configurations are summarised by name and upstream host only, never by
+ * their injected headers or query parameters.
+ */
+#include "admin/admin.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "engine/engine.h"
+#include "http/cache_key.h"
+#include "obs/log.h"
+#include "proxy/proxy_impl.h"
+
+struct hf_admin {
+    struct evhttp *http;
+    struct evhttp_bound_socket *bound;
+    struct hf_engine *engine;
+};
+
+static void reply(struct evhttp_request *req, int status, const char *type, const char *body,
+                  size_t len)
+{
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    evhttp_add_header(out, "Content-Type", type);
+    evhttp_add_header(out, "Cache-Control", "no-store");
+    struct evbuffer *b = evbuffer_new();
+    if (b != NULL)
+        evbuffer_add(b, body, len);
+    evhttp_send_reply(req, status, hf__reason_phrase(status), b);
+    if (b != NULL)
+        evbuffer_free(b);
+}
+
+static void reply_json(struct evhttp_request *req, int status, json_t *o)
+{
+    char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (s == NULL) {
+        evhttp_send_error(req, 500, NULL);
+        return;
+    }
+    size_t n = strlen(s);
+    char *t = realloc(s, n + 2);
+    if (t != NULL) {
+        s = t;
+        s[n++] = '\n';
+        s[n] = '\0';
+    }
+    reply(req, status, "application/json", s, n);
+    free(s);
+}
+
+static json_t *time_or_null(int64_t ms)
+{
+    if (ms <= 0)
+        return json_null();
+    char buf[40];
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return json_string(buf);
+}
+
+static void health(struct hf_admin *a, struct evhttp_request *req)
+{
+    json_t *routes = json_object();
+    size_t down = 0, degraded = 0;
+    for (size_t i = 0; i < a->engine->nroutes; i++) {
+        const struct hf_route *r = &a->engine->routes[i];
+        const char *state = hf_route_state_name(r, hf_clock_wall_ms());
+        if (strcmp(state, "down") == 0)
+            down++;
+        else if (strcmp(state, "ok") != 0)
+            degraded++;
+        json_t *o = json_object();
+        json_object_set_new(o, "state", json_string(state));
+        json_object_set_new(o, "last_success",
+                            time_or_null(atomic_load(&r->state->last_success_ms)));
+        json_object_set_new(o, "consecutive_failures",
+                            json_integer(atomic_load(&r->state->consecutive_failures)));
+        json_object_set_new(o, "breaker", json_string("closed"));
+        json_object_set_new(o, "paused_until", json_null());
+        json_object_set_new(o, "quota_left", json_null());
+        json_object_set_new(routes, r->cfg.name, o);
+    }
+    const char *overall = a->engine->nroutes > 0 && down == a->engine->nroutes ? "down"
+                          : down + degraded > 0                               ? "degraded"
+                                                                              : "ok";
+    json_t *o = json_object();
+    json_object_set_new(o, "status", json_string(overall));
+    json_object_set_new(o, "routes", routes);
+    reply_json(req, strcmp(overall, "down") == 0 ? 503 : 200, o);
+}
+
+static void purge(struct hf_admin *a, struct evhttp_request *req)
+{
+    struct evkeyvalq q;
+    const char *uri = evhttp_request_get_uri(req);
+    const char *query = strchr(uri, '?');
+    if (query == NULL || evhttp_parse_query_str(query + 1, &q) != 0) {
+        json_t *o = json_pack("{s:s}", "error", "expected ?route=NAME&key=PATH");
+        reply_json(req, 400, o);
+        return;
+    }
+    const char *route = evhttp_find_header(&q, "route");
+    const char *key = evhttp_find_header(&q, "key");
+    const struct hf_route *r = route ? hf_engine_route(a->engine, route) : NULL;
+    json_t *o;
+    int status = 200;
+    char k[HF_CACHE_KEY_MAX];
+    if (r == NULL) {
+        o = json_pack("{s:s}", "error", "unknown or missing route");
+        status = 404;
+    } else if (key == NULL) {
+        o = json_pack("{s:s}", "error", "missing key=PATH");
+        status = 400;
+    } else if (hf_cache_key("GET", r->cfg.name, key, r->cfg.ignore_params,
+                            r->cfg.nignore_params, k, sizeof k) != HF_OK) {
+        o = json_pack("{s:s}", "error", "malformed key");
+        status = 400;
+    } else if (hf_store_delete(a->engine->store, k) != HF_OK) {
+        o = json_pack("{s:s}", "error", "the store failed");
+        status = 500;
+    } else {
+        HF_LOG(HF_LOG_INFO, "purge", HF_LS("route", r->cfg.name), HF_LS("path", key));
+        o = json_pack("{s:s,s:s,s:i}", "route", r->cfg.name, "key", key, "purged", 1);
+    }
+    evhttp_clear_headers(&q);
+    reply_json(req, status, o);
+}
+
+static void handle(struct evhttp_request *req, void *arg)
+{
+    struct hf_admin *a = arg;
+    const char *uri = evhttp_request_get_uri(req);
+    size_t plen = strcspn(uri, "?");
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    if (plen == 7 && strncmp(uri, "/health", 7) == 0 && cmd == EVHTTP_REQ_GET) {
+        health(a, req);
+    } else if (plen == 8 && strncmp(uri, "/metrics", 8) == 0 && cmd == EVHTTP_REQ_GET) {
+        reply(req, 200, "text/plain; version=0.0.4", "", 0);
+    } else if (plen == 6 && strncmp(uri, "/purge", 6) == 0) {
+        if (cmd != EVHTTP_REQ_POST) {
+            reply(req, 405, "text/plain", "use POST\n", 9);
+            return;
+        }
+        purge(a, req);
+    } else {
+        reply(req, 404, "text/plain", "not found\n", 10);
+    }
+}
+
+hf_err hf_admin_start(struct event_base *base, struct hf_engine *engine, const char *addr,
+                      struct hf_admin **out, char *errbuf, size_t errlen)
+{
+    struct hf_admin *a = calloc(1, sizeof *a);
+    if (a == NULL)
+        return HF_ENOMEM;
+    a->engine = engine;
+    int fd = hf__listen_socket(addr, false, errbuf, errlen);
+    if (fd < 0) {
+        free(a);
+        return HF_CONFIG;
+    }
+    if ((a->http = hf__new_http(base, fd, handle, a, &a->bound)) == NULL) {
+        close(fd);
+        free(a);
+        return HF_ENOMEM;
+    }
+    *out = a;
+    return HF_OK;
+}
+
+void hf_admin_stop(struct hf_admin **ap)
+{
+    struct hf_admin *a = *ap;
+    if (a == NULL)
+        return;
+    evhttp_free(a->http);
+    free(a);
+    *ap = NULL;
+}

@@ -1,0 +1,21 @@
+/*
+ * The admin listener (loopback by default): GET /metrics (Prometheus text),
+ * GET /health (JSON per route), POST /purge.  Runs on the main thread's
+ * loop; reads the engine's shared state, never blocks on a worker.
+ */
+#ifndef HF_ADMIN_H
+#define HF_ADMIN_H
+
+#include <stddef.h>
+
+#include <holdfast/error.h>
+
+struct event_base;
+struct hf_engine;
+struct hf_admin;
+
+hf_err hf_admin_start(struct event_base *base, struct hf_engine *engine, const char *addr,
+                      struct hf_admin **out, char *errbuf, size_t errlen);
+void hf_admin_stop(struct hf_admin **a);
+
+#endif

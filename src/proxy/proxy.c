@@ -1,0 +1,569 @@
+/*
+ * The proxy front end: evhttp requests in, engine flows, responses out.
+ *
+ * Each worker thread owns a loop, an evhttp bound to its own SO_REUSEPORT
+ * socket (the kernel spreads connections), and a curl multi handle.  A
+ * request is matched to a route (longest prefix), checked (no absolute-form,
+ * no CONNECT, no escaping the prefix: holdfast is never an open proxy),
+ * turned into a flow, and answered from the flow's result with Age,
+ * Cache-Status (RFC 9211) and X-Request-Id; when nothing can be served the
+ * answer is an RFC 9457 problem document.  Bodies of cached answers are sent
+ * by reference (the entry stays alive until evhttp has written it).
+ */
+#include "proxy/proxy.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <holdfast/config.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "engine/engine.h"
+#include "http/headers.h"
+#include "obs/log.h"
+#include "proxy/proxy_impl.h"
+#include "upstream/upstream.h"
+
+#define PREQ_MAGIC 0x70726571u /* "preq" */
+#define MAX_REQ_HEADERS 100
+#define MAX_HEADER_BYTES (64 * 1024)
+#define MAX_REQUEST_BODY (8 * 1024 * 1024)
+#define CLIENT_TIMEOUT_S 60
+
+/* One client request in progress. */
+struct preq {
+    unsigned magic;
+    struct evhttp_request *req;
+    struct worker *w;
+    const struct hf_route *route;
+    int64_t started_mono;
+    bool head;
+    char method[16];
+    char request_id[72];
+    char path[256]; /* for the log line: the path without its query */
+};
+
+static const char *method_name(enum evhttp_cmd_type t)
+{
+    switch (t) {
+    case EVHTTP_REQ_GET:
+        return "GET";
+    case EVHTTP_REQ_POST:
+        return "POST";
+    case EVHTTP_REQ_HEAD:
+        return "HEAD";
+    case EVHTTP_REQ_PUT:
+        return "PUT";
+    case EVHTTP_REQ_DELETE:
+        return "DELETE";
+    case EVHTTP_REQ_OPTIONS:
+        return "OPTIONS";
+    case EVHTTP_REQ_TRACE:
+        return "TRACE";
+    case EVHTTP_REQ_CONNECT:
+        return "CONNECT";
+    case EVHTTP_REQ_PATCH:
+        return "PATCH";
+    }
+    return NULL;
+}
+
+const char *hf__reason_phrase(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 203: return "Non-Authoritative Information";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Status";
+    }
+}
+
+/* --- small helpers --------------------------------------------------------- */
+
+static bool hop_by_hop(const char *name)
+{
+    static const char *const hop[] = {"Connection", "Keep-Alive", "Proxy-Connection",
+                                      "Transfer-Encoding", "TE", "Trailer", "Upgrade",
+                                      "Proxy-Authenticate", "Proxy-Authorization"};
+    for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
+        if (strcasecmp(hop[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* Header names the client's Connection header marks as hop-by-hop. */
+static bool named_in_connection(const char *conn, const char *name)
+{
+    if (conn == NULL)
+        return false;
+    size_t n = strlen(name);
+    const char *p = conn;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        const char *s = p;
+        while (*p && *p != ',')
+            p++;
+        const char *e = p;
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        if ((size_t)(e - s) == n && strncasecmp(s, name, n) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool valid_request_id(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++) {
+        char c = s[n];
+        if (n >= 64 || !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                         (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
+            return false;
+    }
+    return n > 0;
+}
+
+static void entry_unref_cb(const void *data, size_t len, void *arg)
+{
+    (void)data;
+    (void)len;
+    struct hf_entry *e = arg;
+    hf_entry_release(&e);
+}
+
+/* --- answering ------------------------------------------------------------- */
+
+static void log_request(struct preq *p, int status, const char *cache,
+                        const struct hf_flow_result *r)
+{
+    const char *route = p->route ? p->route->cfg.name : NULL;
+    int64_t ms = hf_clock_mono_ms() - p->started_mono;
+    HF_LOG(HF_LOG_INFO, "request", HF_LS("route", route), HF_LS("request_id", p->request_id),
+           HF_LS("method", p->method), HF_LS("path", p->path), HF_LI("status", status),
+           HF_LS("cache", cache), HF_LI("duration_ms", ms),
+           HF_LI("attempts", r ? r->attempts : 0),
+           HF_LS("error", r && r->error ? hf_err_label(r->error) : NULL));
+}
+
+static void preq_free(struct preq *p)
+{
+    if (p == NULL)
+        return;
+    if (p->w != NULL)
+        atomic_fetch_sub(&p->w->active, 1);
+    p->magic = 0;
+    free(p);
+}
+
+/* An RFC 9457 problem document. */
+static void send_problem(struct preq *p, int status, const char *type, const char *title,
+                         const char *detail, int64_t retry_after_s,
+                         const struct hf_flow_result *r, const char *cache_status)
+{
+    struct evhttp_request *req = p->req;
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    json_t *o = json_object();
+    char type_uri[96];
+    snprintf(type_uri, sizeof type_uri, "urn:holdfast:problem:%s", type);
+    json_object_set_new(o, "type", json_string(type_uri));
+    json_object_set_new(o, "title", json_string(title));
+    json_object_set_new(o, "status", json_integer(status));
+    json_object_set_new(o, "detail", json_string(detail));
+    if (p->route != NULL)
+        json_object_set_new(o, "route", json_string(p->route->cfg.name));
+    json_object_set_new(o, "request_id", json_string(p->request_id));
+    char *body = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    evhttp_add_header(out, "Content-Type", "application/problem+json");
+    evhttp_add_header(out, "Cache-Control", "no-store");
+    evhttp_add_header(out, "X-Request-Id", p->request_id);
+    if (cache_status != NULL)
+        evhttp_add_header(out, "Cache-Status", cache_status);
+    if (retry_after_s >= 0) {
+        char ra[24];
+        snprintf(ra, sizeof ra, "%lld", (long long)retry_after_s);
+        evhttp_add_header(out, "Retry-After", ra);
+    }
+    struct evbuffer *b = evbuffer_new();
+    if (b != NULL && body != NULL) {
+        evbuffer_add(b, body, strlen(body));
+        evbuffer_add(b, "\n", 1);
+    }
+    free(body);
+    evhttp_send_reply(req, status, hf__reason_phrase(status), b);
+    if (b != NULL)
+        evbuffer_free(b);
+    log_request(p, status, "error", r);
+    preq_free(p);
+}
+
+static const char *cache_label(const struct hf_flow_result *r)
+{
+    switch (r->source) {
+    case HF_SOURCE_FRESH:
+        return "hit";
+    case HF_SOURCE_STALE:
+        return "stale";
+    case HF_SOURCE_ORIGIN:
+        return r->stored || r->collapsed ? "miss" : "bypass";
+    default:
+        return "error";
+    }
+}
+
+static void on_flow_done(struct hf_flow_result *r, void *arg)
+{
+    struct preq *p = arg;
+    if (p->magic != PREQ_MAGIC)
+        abort();
+    char cs[256];
+    hf__cache_status(r, hf_clock_wall_ms(), cs, sizeof cs);
+    if (r->source == HF_SOURCE_NONE) {
+        int status = hf_err_http_status(r->error ? r->error : HF_UPSTREAM);
+        if (status < 500)
+            status = 502;
+        char detail[400];
+        snprintf(detail, sizeof detail, "%s%s%s; no stored copy to fall back on",
+                 hf_strerror(r->error ? r->error : HF_UPSTREAM), r->detail[0] ? ": " : "",
+                 r->detail);
+        send_problem(p, status, hf_err_label(r->error ? r->error : HF_UPSTREAM),
+                     "The API failed and there is no stored copy", detail, r->retry_after_s, r,
+                     cs);
+        return;
+    }
+    struct hf_entry *e = r->entry;
+    struct evkeyvalq *out = evhttp_request_get_output_headers(p->req);
+    size_t pos = 0;
+    const char *n, *v;
+    size_t nl, vl;
+    char name[256], value[8192];
+    while (hf_headers_next(e->headers ? e->headers : "", e->headers_len, &pos, &n, &nl, &v,
+                           &vl)) {
+        if (nl >= sizeof name || vl >= sizeof value)
+            continue;
+        memcpy(name, n, nl);
+        name[nl] = '\0';
+        if (strcasecmp(name, "Content-Length") == 0 || strcasecmp(name, "Age") == 0 ||
+            strcasecmp(name, "X-Request-Id") == 0 || hop_by_hop(name))
+            continue;
+        memcpy(value, v, vl);
+        value[vl] = '\0';
+        evhttp_add_header(out, name, value);
+    }
+    char age[24];
+    snprintf(age, sizeof age, "%lld", (long long)(r->age_s > 0 ? r->age_s : 0));
+    evhttp_add_header(out, "Age", age);
+    evhttp_add_header(out, "Cache-Status", cs);
+    evhttp_add_header(out, "X-Request-Id", p->request_id);
+
+    struct evbuffer *b = evbuffer_new();
+    if (b == NULL) {
+        evhttp_send_error(p->req, 500, NULL);
+        preq_free(p);
+        return;
+    }
+    if (!p->head && e->body_len > 0) {
+        /* zero copy: the buffer holds a reference on the entry until sent */
+        if (evbuffer_add_reference(b, e->body, e->body_len, entry_unref_cb, e) == 0)
+            hf_entry_ref(e);
+    }
+    evhttp_send_reply(p->req, e->status, hf__reason_phrase(e->status), b);
+    evbuffer_free(b);
+    log_request(p, e->status, cache_label(r), r);
+    preq_free(p);
+}
+
+/* --- the request handler --------------------------------------------------- */
+
+static void reject(struct preq *p, int status, const char *type, const char *title,
+                   const char *detail)
+{
+    send_problem(p, status, type, title, detail, -1, NULL, NULL);
+}
+
+static void handle(struct evhttp_request *req, void *arg)
+{
+    struct worker *w = arg;
+    struct preq *p = calloc(1, sizeof *p);
+    if (p == NULL) {
+        evhttp_send_error(req, 503, "Out of memory");
+        return;
+    }
+    p->magic = PREQ_MAGIC;
+    p->req = req;
+    p->w = w;
+    atomic_fetch_add(&w->active, 1);
+    p->started_mono = hf_clock_mono_ms();
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    const char *rid = evhttp_find_header(in, "X-Request-Id");
+    if (rid != NULL && valid_request_id(rid))
+        snprintf(p->request_id, sizeof p->request_id, "%s", rid);
+    else
+        snprintf(p->request_id, sizeof p->request_id, "%016llx%016llx",
+                 (unsigned long long)hf_random64(), (unsigned long long)hf_random64());
+
+    const char *method = method_name(evhttp_request_get_command(req));
+    snprintf(p->method, sizeof p->method, "%s", method ? method : "?");
+    const char *uri = evhttp_request_get_uri(req);
+    size_t plen = strcspn(uri, "?");
+    snprintf(p->path, sizeof p->path, "%.*s", (int)(plen < 255 ? plen : 255), uri);
+    if (method == NULL || strcmp(method, "CONNECT") == 0) {
+        reject(p, 400, "bad-request", "Bad request",
+               "holdfast is a reverse proxy: CONNECT is not supported");
+        return;
+    }
+    char why[128];
+    if (!hf__target_ok(uri, why, sizeof why)) {
+        reject(p, 400, "bad-request", "Bad request", why);
+        return;
+    }
+    const struct hf_engine *eng = w->fl.engine;
+    const char *rest = NULL;
+    p->route = hf__route_match(eng, uri, &rest);
+    if (p->route == NULL) {
+        reject(p, 404, "no-route", "No route", "no configured route matches this path");
+        return;
+    }
+    if (evhttp_find_header(in, "Content-Length") != NULL &&
+        evhttp_find_header(in, "Transfer-Encoding") != NULL) {
+        reject(p, 400, "bad-request", "Bad request",
+               "a request may not carry both Content-Length and Transfer-Encoding");
+        return;
+    }
+
+    /* The client's headers, less hop-by-hop ones and those the upstream
+     * connection sets itself. */
+    struct hf_header hdrs[MAX_REQ_HEADERS + 1];
+    size_t nh = 0;
+    const char *conn = evhttp_find_header(in, "Connection");
+    bool authorized = false;
+    for (struct evkeyval *kv = in->tqh_first; kv != NULL; kv = kv->next.tqe_next) {
+        if (hop_by_hop(kv->key) || named_in_connection(conn, kv->key) ||
+            strcasecmp(kv->key, "Host") == 0 || strcasecmp(kv->key, "Content-Length") == 0 ||
+            strcasecmp(kv->key, "X-Request-Id") == 0 || strcasecmp(kv->key, "Expect") == 0)
+            continue;
+        if (strcasecmp(kv->key, "Authorization") == 0)
+            authorized = true;
+        if (nh >= MAX_REQ_HEADERS) {
+            reject(p, 431, "too-many-headers", "Request header fields too large",
+                   "too many request header fields");
+            return;
+        }
+        hdrs[nh++] = (struct hf_header){kv->key, kv->value};
+    }
+    hdrs[nh++] = (struct hf_header){"X-Request-Id", p->request_id};
+
+    struct evbuffer *body = evhttp_request_get_input_buffer(req);
+    size_t blen = evbuffer_get_length(body);
+    const void *bdata = blen ? evbuffer_pullup(body, -1) : NULL;
+    p->head = strcmp(method, "HEAD") == 0;
+
+    struct hf_flow_request fr = {
+        .route = p->route,
+        .method = method,
+        .target = rest,
+        .headers = hdrs,
+        .nheaders = nh,
+        .body = bdata,
+        .body_len = blen,
+        .request_id = p->request_id,
+        .bypass = authorized && !p->route->cfg.cache_authorized,
+    };
+    char err[256] = "";
+    hf_err e = hf_flow_start(&w->fl, &fr, on_flow_done, p, err, sizeof err);
+    if (e)
+        reject(p, e == HF_BAD_URL ? 400 : 500, hf_err_label(e), "Bad request",
+               err[0] ? err : hf_strerror(e));
+}
+
+/* --- workers --------------------------------------------------------------- */
+
+int hf__listen_socket(const char *hostport, bool reuseport, char *errbuf, size_t errlen)
+{
+    char host[256];
+    const char *colon = strrchr(hostport, ':');
+    if (colon == NULL || (size_t)(colon - hostport) >= sizeof host) {
+        snprintf(errbuf, errlen, "listen address \"%s\": expected HOST:PORT", hostport);
+        return -1;
+    }
+    memcpy(host, hostport, (size_t)(colon - hostport));
+    host[colon - hostport] = '\0';
+    char *h = host;
+    size_t hl = strlen(h);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') { /* [::1]:8080 */
+        h[hl - 1] = '\0';
+        h++;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    int rc = getaddrinfo(h[0] ? h : NULL, colon + 1, &hints, &ai);
+    if (rc != 0) {
+        snprintf(errbuf, errlen, "listen address \"%s\": %s", hostport, gai_strerror(rc));
+        return -1;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+        snprintf(errbuf, errlen, "cannot listen on %s: %s", hostport, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    return fd;
+}
+
+struct evhttp *hf__new_http(struct event_base *base, int fd, void (*cb)(struct evhttp_request *, void *),
+                            void *arg, struct evhttp_bound_socket **bound)
+{
+    struct evhttp *http = evhttp_new(base);
+    if (http == NULL)
+        return NULL;
+    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                         EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                         EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH |
+                                         EVHTTP_REQ_CONNECT | EVHTTP_REQ_TRACE);
+    evhttp_set_default_content_type(http, NULL);
+    evhttp_set_max_headers_size(http, MAX_HEADER_BYTES);
+    evhttp_set_max_body_size(http, MAX_REQUEST_BODY);
+    evhttp_set_timeout(http, CLIENT_TIMEOUT_S);
+    evhttp_set_gencb(http, cb, arg);
+    if ((*bound = evhttp_accept_socket_with_handle(http, fd)) == NULL) {
+        evhttp_free(http);
+        return NULL;
+    }
+    return http;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+    return NULL;
+}
+
+hf_err hf__worker_start(struct worker *w, struct hf_engine *eng, const char *listen_addr,
+                        char *errbuf, size_t errlen)
+{
+    w->fd = hf__listen_socket(listen_addr, true, errbuf, errlen);
+    if (w->fd < 0)
+        return HF_CONFIG;
+    w->base = event_base_new();
+    if (w->base == NULL || hf_upstream_create(w->base, &w->fl.upstream) != HF_OK)
+        return HF_ENOMEM;
+    w->fl.base = w->base;
+    w->fl.engine = eng;
+    w->fl.persistent = true;
+    if ((w->http = hf__new_http(w->base, w->fd, handle, w, &w->bound)) == NULL) {
+        snprintf(errbuf, errlen, "cannot start the HTTP listener on %s", listen_addr);
+        return HF_ENOMEM;
+    }
+    w->fd = -1; /* the listener owns it now */
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+        snprintf(errbuf, errlen, "cannot start a worker thread");
+        return HF_ENOMEM;
+    }
+    w->running = true;
+    return HF_OK;
+}
+
+/* On the worker's thread: stop accepting, and leave once idle. */
+static void drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct worker *w = arg;
+    if (w->bound != NULL) {
+        evhttp_del_accept_socket(w->http, w->bound); /* no new connections */
+        w->bound = NULL;
+    }
+    int64_t now = hf_clock_mono_ms();
+    if (atomic_load(&w->active) == 0) {
+        evhttp_free(w->http); /* only now: it frees the requests it holds */
+        w->http = NULL;
+        event_base_loopexit(w->base, NULL);
+        return;
+    }
+    if (now >= w->drain_deadline_ms) {
+        HF_LOG(HF_LOG_WARN, "shutdown_abandoned", HF_LI("worker", w->id),
+               HF_LI("requests", atomic_load(&w->active)));
+        event_base_loopexit(w->base, NULL);
+        return;
+    }
+    struct timeval tv = {0, 50 * 1000};
+    event_base_once(w->base, -1, EV_TIMEOUT, drain_cb, w, &tv);
+}
+
+void hf__worker_stop(struct worker *w, int64_t grace_ms)
+{
+    if (!w->running)
+        return;
+    w->drain_deadline_ms = hf_clock_mono_ms() + grace_ms;
+    struct timeval tv = {0, 0};
+    event_base_once(w->base, -1, EV_TIMEOUT, drain_cb, w, &tv);
+    pthread_join(w->thread, NULL);
+    w->running = false;
+}
+
+void hf__worker_fini(struct worker *w)
+{
+    if (w->running)
+        hf__worker_stop(w, 0);
+    /* An abandoned request's evhttp state is left to process exit: freeing
+     * it would pull the request out from under its flow. */
+    hf_upstream_destroy(&w->fl.upstream);
+    if (w->base != NULL)
+        event_base_free(w->base);
+    if (w->fd >= 0)
+        close(w->fd);
+    memset(w, 0, sizeof *w);
+    w->fd = -1;
+}

@@ -1,0 +1,59 @@
+/*
+ * Private parts of the proxy shared by its files.
+ */
+#ifndef HF_PROXY_IMPL_H
+#define HF_PROXY_IMPL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <holdfast/error.h>
+
+#include "engine/engine.h"
+
+struct event_base;
+struct evhttp;
+struct evhttp_request;
+struct evhttp_bound_socket;
+
+struct worker {
+    int id;
+    pthread_t thread;
+    bool running;
+    int fd;
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_bound_socket *bound;
+    struct hf_flow_loop fl;
+    _Atomic int active;        /* requests in progress */
+    int64_t drain_deadline_ms; /* monotonic */
+};
+
+/* Bind HOST:PORT (SO_REUSEPORT) and run a worker thread serving it. */
+hf_err hf__worker_start(struct worker *w, struct hf_engine *eng, const char *listen_addr,
+                        char *errbuf, size_t errlen);
+/* Stop accepting, let requests in progress finish (at most grace_ms), join. */
+void hf__worker_stop(struct worker *w, int64_t grace_ms);
+void hf__worker_fini(struct worker *w);
+
+/* A listening socket on HOST:PORT ([v6]:PORT too); -1 and errbuf on failure. */
+int hf__listen_socket(const char *hostport, bool reuseport, char *errbuf, size_t errlen);
+/* An evhttp on base serving fd (owned by it on success) with holdfast's limits. */
+struct evhttp *hf__new_http(struct event_base *base, int fd,
+                            void (*cb)(struct evhttp_request *, void *), void *arg,
+                            struct evhttp_bound_socket **bound);
+
+/* The route whose prefix is the longest match for uri's path; *rest is the
+ * part of uri after the prefix (path and query, starting with '/'). */
+const struct hf_route *hf__route_match(const struct hf_engine *e, const char *uri,
+                                       const char **rest);
+/* Whether uri is an origin-form target that stays under its prefix. */
+bool hf__target_ok(const char *uri, char *why, size_t len);
+/* The Cache-Status field value for a flow's result. */
+void hf__cache_status(const struct hf_flow_result *r, int64_t now_ms, char *buf, size_t len);
+const char *hf__reason_phrase(int status);
+
+#endif

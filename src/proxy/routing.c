@@ -1,0 +1,53 @@
+/*
+ * Which route a request belongs to, and what part of its target goes to the
+ * API.  A route's prefix ("/news/", by default "/<name>/") is matched on
+ * whole path segments, longest first, so "/news" and "/news/x" belong to
+ * /news/ while "/newsletter" does not.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "proxy/proxy_impl.h"
+
+static size_t prefix_of(const struct hf_route *r, char *buf, size_t len)
+{
+    if (r->cfg.prefix != NULL && r->cfg.prefix[0] != '\0')
+        snprintf(buf, len, "%s", r->cfg.prefix);
+    else
+        snprintf(buf, len, "/%s/", r->cfg.name);
+    size_t n = strlen(buf);
+    while (n > 1 && buf[n - 1] == '/') /* compare without the trailing slash */
+        buf[--n] = '\0';
+    return n;
+}
+
+const struct hf_route *hf__route_match(const struct hf_engine *e, const char *uri,
+                                       const char **rest)
+{
+    const struct hf_route *best = NULL;
+    size_t best_len = 0;
+    char prefix[512];
+    for (size_t i = 0; i < e->nroutes; i++) {
+        size_t n = prefix_of(&e->routes[i], prefix, sizeof prefix);
+        if (n == 1 && prefix[0] == '/') {
+            /* "/" catches everything */
+            if (best == NULL) {
+                best = &e->routes[i];
+                best_len = 0;
+            }
+            continue;
+        }
+        if (strncmp(uri, prefix, n) != 0)
+            continue;
+        char next = uri[n];
+        if (next != '\0' && next != '/' && next != '?')
+            continue;
+        if (best == NULL || n > best_len) {
+            best = &e->routes[i];
+            best_len = n;
+        }
+    }
+    if (best != NULL)
+        *rest = uri[best_len] == '/' ? uri + best_len : (uri[best_len] ? uri + best_len : "/");
+    return best;
+}

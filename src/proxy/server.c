@@ -1,0 +1,142 @@
+/*
+ * holdfast serve: start-up, signals and shutdown.
+ *
+ * The main thread loads the configuration, builds the engine, starts one
+ * worker per core (each with its own listener socket, see proxy.c), runs the
+ * admin listener, and waits for signals: SIGTERM/SIGINT stop accepting, let
+ * requests in progress finish (bounded) and flush the store.
+ */
+#include <event2/event.h>
+#include <event2/http.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <holdfast/config.h>
+
+#include "admin/admin.h"
+#include "obs/log.h"
+#include "proxy/proxy.h"
+#include "proxy/proxy_impl.h"
+#include "upstream/upstream.h"
+
+#define SHUTDOWN_GRACE_MS 10000
+#define MAX_WORKERS 64
+
+struct server {
+    struct event_base *base;
+    struct hf_config_file *file;
+    struct hf_engine *engine;
+    struct worker workers[MAX_WORKERS];
+    int nworkers;
+    struct hf_admin *admin;
+    const char *config_path;
+};
+
+static void on_stop(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    struct server *s = arg;
+    HF_LOG(HF_LOG_INFO, "shutdown", HF_LS("signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
+    event_base_loopexit(s->base, NULL);
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    struct server *s = arg;
+    HF_LOG(HF_LOG_WARN, "reload_failed", HF_LS("config", s->config_path),
+           HF_LS("detail", "configuration reload is not supported yet; restart to apply"));
+}
+
+static void configure_logs(const struct hf_config *cfg)
+{
+    enum hf_log_level lvl = HF_LOG_INFO;
+    if (cfg->log_level != NULL)
+        hf_log_level_parse(cfg->log_level, &lvl);
+    enum hf_log_format fmt =
+        cfg->log_format != NULL && strcmp(cfg->log_format, "text") == 0 ? HF_LOG_TEXT
+                                                                        : HF_LOG_JSON;
+    hf_log_configure(lvl, fmt, 2);
+}
+
+int hf_proxy_main(const char *config_path)
+{
+    struct server s = {.config_path = config_path};
+    char err[512] = "";
+    int rc = 1;
+    for (int i = 0; i < MAX_WORKERS; i++)
+        s.workers[i].fd = -1;
+    struct event *ev_term = NULL, *ev_int = NULL, *ev_hup = NULL;
+
+    if (hf_config_load(config_path, &s.file, err, sizeof err) != HF_OK) {
+        fprintf(stderr, "holdfast serve: %s\n", err);
+        return 1;
+    }
+    const struct hf_config *cfg = hf_config_file_config(s.file);
+    configure_logs(cfg);
+    signal(SIGPIPE, SIG_IGN);
+    if (hf_upstream_global_init() != HF_OK) {
+        fprintf(stderr, "holdfast serve: cannot initialise libcurl\n");
+        goto out;
+    }
+    if (hf_engine_create(cfg, &s.engine, err, sizeof err) != HF_OK) {
+        fprintf(stderr, "holdfast serve: %s\n", err);
+        goto out;
+    }
+    if ((s.base = event_base_new()) == NULL)
+        goto out;
+    int n = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    if (n > MAX_WORKERS)
+        n = MAX_WORKERS;
+    const char *listen_addr = cfg->listen ? cfg->listen : "127.0.0.1:8080";
+    for (int i = 0; i < n; i++) {
+        s.workers[i].id = i;
+        s.nworkers = i + 1;
+        if (hf__worker_start(&s.workers[i], s.engine, listen_addr, err, sizeof err) != HF_OK) {
+            fprintf(stderr, "holdfast serve: %s\n", err);
+            goto out;
+        }
+    }
+    const char *admin_addr = cfg->admin ? cfg->admin : "127.0.0.1:8081";
+    if (strcmp(admin_addr, "none") != 0 &&
+        hf_admin_start(s.base, s.engine, admin_addr, &s.admin, err, sizeof err) != HF_OK) {
+        fprintf(stderr, "holdfast serve: %s\n", err);
+        goto out;
+    }
+    ev_term = evsignal_new(s.base, SIGTERM, on_stop, &s);
+    ev_int = evsignal_new(s.base, SIGINT, on_stop, &s);
+    ev_hup = evsignal_new(s.base, SIGHUP, on_hup, &s);
+    if (!ev_term || !ev_int || !ev_hup || evsignal_add(ev_term, NULL) || evsignal_add(ev_int, NULL) ||
+        evsignal_add(ev_hup, NULL))
+        goto out;
+    HF_LOG(HF_LOG_INFO, "start", HF_LS("listen", listen_addr), HF_LS("admin", admin_addr),
+           HF_LI("workers", n), HF_LI("routes", (int64_t)cfg->nroutes),
+           HF_LS("version", HF_VERSION_STRING));
+    event_base_dispatch(s.base);
+    rc = 0;
+out:
+    for (int i = 0; i < s.nworkers; i++)
+        hf__worker_stop(&s.workers[i], SHUTDOWN_GRACE_MS);
+    hf_admin_stop(&s.admin);
+    for (int i = 0; i < s.nworkers; i++)
+        hf__worker_fini(&s.workers[i]);
+    if (ev_term)
+        event_free(ev_term);
+    if (ev_int)
+        event_free(ev_int);
+    if (ev_hup)
+        event_free(ev_hup);
+    hf_engine_destroy(&s.engine); /* flushes the store */
+    if (s.base != NULL)
+        event_base_free(s.base);
+    hf_config_file_free(&s.file);
+    if (rc == 0)
+        HF_LOG(HF_LOG_INFO, "stopped", HF_LS("config", config_path));
+    return rc;
+}
