@@ -125,6 +125,36 @@ struct hf_store_stats {
 };
 void hf_store_stats(struct hf_store *s, struct hf_store_stats *out);
 
+/*
+ * A small key/value table beside the cache, for state that must survive a
+ * restart (a route's quota count).  It is not a cache: values are never
+ * swept, evicted or counted in stats.  Keys are non-empty strings shorter
+ * than HF_KV_KEY_MAX bytes, values strings shorter than HF_KV_VALUE_MAX.
+ * The memory store holds at most HF_KV_MEMORY_KEYS keys.  Writes to the
+ * SQLite store go through its writer thread like puts, and a later get in
+ * this process sees them at once.  Through a store with memory in front,
+ * get returns this process's last put of the key if there is one, else the
+ * file's value; two processes putting one key race (last write wins).
+ */
+#define HF_KV_KEY_MAX 256
+#define HF_KV_VALUE_MAX 4096
+#define HF_KV_MEMORY_KEYS 4096
+
+/*
+ * Copy key's value, NUL-terminated, into buf (len bytes; HF_KV_VALUE_MAX
+ * always suffices).  Returns HF_NOT_FOUND if there is none, HF_EINVAL for a
+ * bad key or a buf too small for the value (buf then holds ""), HF_STORE
+ * if the store could not be read.  buf holds "" on every error.
+ */
+hf_err hf_store_kv_get(struct hf_store *s, const char *key, char *buf, size_t len);
+/*
+ * Set key to value (a copy is taken).  Returns HF_EINVAL for a bad key or
+ * value, HF_ENOMEM, or HF_STORE (the SQLite write queue stayed full, as for
+ * hf_store_put; or the memory store already holds HF_KV_MEMORY_KEYS other
+ * keys).
+ */
+hf_err hf_store_kv_put(struct hf_store *s, const char *key, const char *value);
+
 #ifdef __cplusplus
 }
 #endif

@@ -157,6 +157,35 @@ void hf_store_stats(struct hf_store *s, struct hf_store_stats *out)
     s->ops->stats(s, out);
 }
 
+/* A key the kv table takes: non-empty and shorter than HF_KV_KEY_MAX. */
+static int kv_key_ok(const char *key)
+{
+    return key != NULL && key[0] != '\0' && strnlen(key, HF_KV_KEY_MAX) < HF_KV_KEY_MAX;
+}
+
+hf_err hf_store_kv_get(struct hf_store *s, const char *key, char *buf, size_t len)
+{
+    if (buf == NULL || len == 0)
+        return HF_EINVAL;
+    buf[0] = '\0';
+    if (s == NULL || !kv_key_ok(key))
+        return HF_EINVAL;
+    assert(s->magic == HF_STORE_MAGIC);
+    hf_err err = s->ops->kv_get(s, key, buf, len);
+    if (err != HF_OK)
+        buf[0] = '\0';
+    return err;
+}
+
+hf_err hf_store_kv_put(struct hf_store *s, const char *key, const char *value)
+{
+    if (s == NULL || !kv_key_ok(key) || value == NULL ||
+        strnlen(value, HF_KV_VALUE_MAX) >= HF_KV_VALUE_MAX)
+        return HF_EINVAL;
+    assert(s->magic == HF_STORE_MAGIC);
+    return s->ops->kv_put(s, key, value);
+}
+
 /*
  * The tiered store.
  *
@@ -242,6 +271,32 @@ static void tiered_stats(struct hf_store *s, struct hf_store_stats *out)
     t->back->ops->stats(t->back, out);
 }
 
+/* No promotion into front: front then only holds values this process put,
+ * and everything else is read from back, so a value another process wrote
+ * to the shared file is seen unless this process wrote the key itself. */
+static hf_err tiered_kv_get(struct hf_store *s, const char *key, char *buf, size_t len)
+{
+    struct tiered *t = (struct tiered *)s;
+    hf_err err = t->front->ops->kv_get(t->front, key, buf, len);
+    if (err != HF_NOT_FOUND)
+        return err;
+    return t->back->ops->kv_get(t->back, key, buf, len);
+}
+
+/*
+ * Back first, as for puts.  front is written even when back refused (a full
+ * queue), so this process still reads its own value.  A front failure is
+ * not the caller's: the memory store then holds no value for the key at
+ * all (it never keeps an outdated one), so reads fall through to back.
+ */
+static hf_err tiered_kv_put(struct hf_store *s, const char *key, const char *value)
+{
+    struct tiered *t = (struct tiered *)s;
+    hf_err eb = t->back->ops->kv_put(t->back, key, value);
+    (void)t->front->ops->kv_put(t->front, key, value);
+    return eb;
+}
+
 static void tiered_close(struct hf_store *s)
 {
     struct tiered *t = (struct tiered *)s;
@@ -259,6 +314,8 @@ static const struct hf_store_ops tiered_ops = {
     .del = tiered_del,
     .sweep = tiered_sweep,
     .stats = tiered_stats,
+    .kv_get = tiered_kv_get,
+    .kv_put = tiered_kv_put,
     .close = tiered_close,
 };
 

@@ -32,6 +32,13 @@ struct hf_store_ops {
     hf_err (*del)(struct hf_store *s, const char *key);
     hf_err (*sweep)(struct hf_store *s, int64_t now_ms, uint64_t *removed);
     void (*stats)(struct hf_store *s, struct hf_store_stats *out);
+    /*
+     * The key/value table (hf_store_kv_get/put).  The public functions
+     * check sizes first: key is shorter than HF_KV_KEY_MAX, value than
+     * HF_KV_VALUE_MAX, buf is at least 1 byte and holds "" on entry.
+     */
+    hf_err (*kv_get)(struct hf_store *s, const char *key, char *buf, size_t len);
+    hf_err (*kv_put)(struct hf_store *s, const char *key, const char *value);
     /* Flush, release everything and free s. */
     void (*close)(struct hf_store *s);
 };
@@ -63,7 +70,9 @@ hf_err hf__mkdir_parents(const char *path);
 /*
  * A two-tier store: get tries front, then back, and copies a back hit into
  * front; put and delete go to both (back first); sweep sweeps both and
- * reports back's count; stats are back's.  On HF_OK *out owns front and back
+ * reports back's count; stats are back's.  kv_put goes to both (back
+ * first); kv_get tries front, then back, and copies nothing into front, so
+ * front only ever holds this process's own writes.  On HF_OK *out owns front and back
  * (closing it closes both); on failure the caller still owns them.
  */
 hf_err hf__store_tiered(struct hf_store *front, struct hf_store *back, struct hf_store **out);

@@ -12,6 +12,11 @@
  * Keys are hashed with SipHash-1-3 under a per-store random key: keys carry
  * request targets chosen by clients, and a predictable hash would let a
  * client pile every key into one chain.
+ *
+ * The key/value table is a separate list under the same mutex, outside the
+ * byte bound and the LRU (state, not cache), bounded in keys instead.  It
+ * holds a few keys per route, written by the engine and never by clients,
+ * so a linear search is the right size.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -31,9 +36,18 @@ struct mnode {
     size_t size; /* hf_entry_size(e), computed once */
 };
 
+/* A kv pair in one allocation: key, NUL, value, NUL. */
+struct kvnode {
+    struct kvnode *next;
+    const char *value; /* points into key[] */
+    char key[];
+};
+
 struct mem_store {
     struct hf_store base;
     pthread_mutex_t mu;
+    struct kvnode *kv; /* the key/value list, kv_count long */
+    size_t kv_count;
     struct mnode **buckets; /* nbuckets, a power of two */
     size_t nbuckets;
     size_t count;
@@ -283,9 +297,80 @@ static void mem_stats(struct hf_store *s, struct hf_store_stats *out)
     pthread_mutex_unlock(&m->mu);
 }
 
+/* locked: the link pointing at key's node (*result NULL when absent). */
+static struct kvnode **kv_find(struct mem_store *m, const char *key)
+{
+    struct kvnode **pp = &m->kv;
+    while (*pp != NULL && strcmp((*pp)->key, key) != 0)
+        pp = &(*pp)->next;
+    return pp;
+}
+
+static hf_err mem_kv_get(struct hf_store *s, const char *key, char *buf, size_t len)
+{
+    struct mem_store *m = (struct mem_store *)s;
+    hf_err err = HF_NOT_FOUND;
+    pthread_mutex_lock(&m->mu);
+    const struct kvnode *n = *kv_find(m, key);
+    if (n != NULL) {
+        size_t vlen = strlen(n->value);
+        err = vlen < len ? HF_OK : HF_EINVAL;
+        if (err == HF_OK)
+            memcpy(buf, n->value, vlen + 1);
+    }
+    pthread_mutex_unlock(&m->mu);
+    return err;
+}
+
+static hf_err mem_kv_put(struct hf_store *s, const char *key, const char *value)
+{
+    struct mem_store *m = (struct mem_store *)s;
+    size_t klen = strlen(key), vlen = strlen(value);
+    struct kvnode *fresh = malloc(sizeof *fresh + klen + 1 + vlen + 1); /* before the lock */
+    hf_err err = HF_OK;
+    if (fresh != NULL) {
+        memcpy(fresh->key, key, klen + 1);
+        memcpy(fresh->key + klen + 1, value, vlen + 1);
+        fresh->value = fresh->key + klen + 1;
+    }
+
+    struct kvnode *old = NULL;
+    pthread_mutex_lock(&m->mu);
+    struct kvnode **pp = kv_find(m, key);
+    if (fresh == NULL) {
+        /* The new value cannot be stored, and the old one must not be
+         * read as if it were current: drop it. */
+        old = *pp;
+        if (old != NULL) {
+            *pp = old->next;
+            m->kv_count--;
+        }
+        err = HF_ENOMEM;
+    } else if (*pp != NULL) {
+        old = *pp;
+        fresh->next = old->next;
+        *pp = fresh;
+    } else if (m->kv_count < HF_KV_MEMORY_KEYS) {
+        fresh->next = NULL;
+        *pp = fresh; /* the end of the list */
+        m->kv_count++;
+    } else {
+        old = fresh; /* not stored after all */
+        err = HF_STORE;
+    }
+    pthread_mutex_unlock(&m->mu);
+    free(old);
+    return err;
+}
+
 static void mem_close(struct hf_store *s)
 {
     struct mem_store *m = (struct mem_store *)s;
+    while (m->kv != NULL) {
+        struct kvnode *next = m->kv->next;
+        free(m->kv);
+        m->kv = next;
+    }
     struct mnode *n = m->head;
     while (n != NULL) {
         struct mnode *next = n->next;
@@ -306,6 +391,8 @@ static const struct hf_store_ops mem_ops = {
     .del = mem_del,
     .sweep = mem_sweep,
     .stats = mem_stats,
+    .kv_get = mem_kv_get,
+    .kv_put = mem_kv_put,
     .close = mem_close,
 };
 

@@ -18,6 +18,11 @@
  * aside to PATH.corrupt-<epoch>, log "store_corrupt" and start afresh.  A
  * bad row found later (corrupt page, out-of-range field) is a miss, logged,
  * and deleted; it is never served.
+ *
+ * The key/value table `kv` (hf_store_kv_get/put) came after schema version
+ * 1 shipped.  It is only an extra table, which older holdfasts ignore, so
+ * the version stays 1 and opening a file without it creates it.  Its
+ * writes are queued like puts; its rows carry a checksum like entries.
  */
 #include <errno.h>
 #include <limits.h>
@@ -67,6 +72,12 @@
  * bigger one gets SQLITE_TOOBIG from SQLite instead of an allocation. */
 #define ROW_LIMIT_BYTES (HF_ENTRY_BODY_MAX + HF_ENTRY_HEADERS_MAX + 4 * HF_ENTRY_FIELD_MAX + 4096)
 
+#define KV_SCHEMA_SQL                                                                              \
+    "CREATE TABLE IF NOT EXISTS kv ("                                                              \
+    " key TEXT PRIMARY KEY NOT NULL,"                                                              \
+    " value TEXT NOT NULL,"                                                                        \
+    " checksum INTEGER NOT NULL);"
+
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS entries ("
     " key TEXT PRIMARY KEY NOT NULL,"
@@ -84,19 +95,21 @@ static const char schema_sql[] =
     " checksum INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS entries_stale_until ON entries(stale_until);"
     "CREATE INDEX IF NOT EXISTS entries_stored_at ON entries(stored_at);"
-    "CREATE INDEX IF NOT EXISTS entries_used_at ON entries(used_at);";
+    "CREATE INDEX IF NOT EXISTS entries_used_at ON entries(used_at);"
+    KV_SCHEMA_SQL;
 
 #define SELECT_COLUMNS                                                                             \
     "SELECT route, status, headers, body, stored_at, fresh_until, stale_until, etag,"              \
     " last_modified, used_at, checksum FROM entries WHERE key = ?1 AND "
 
-enum op_kind { OP_PUT, OP_DEL, OP_TOUCH, OP_SWEEP };
+enum op_kind { OP_PUT, OP_DEL, OP_TOUCH, OP_SWEEP, OP_KV_PUT };
 
 struct wop {
     struct wop *next;
     enum op_kind kind;
     uint64_t hash;      /* of key: a cheap filter for pending lookups */
-    const char *key;    /* PUT: e->key; DEL, TOUCH: stored after the struct */
+    const char *key;    /* PUT: e->key; DEL, TOUCH, KV_PUT: stored after the struct */
+    const char *value;  /* KV_PUT: stored after the key */
     struct hf_entry *e; /* PUT: one reference */
     int64_t t;          /* TOUCH: used_at; SWEEP: now_ms */
     size_t cost;        /* bytes charged against QUEUE_MAX_BYTES */
@@ -126,14 +139,14 @@ struct sql_store {
     pthread_t writer;
     sqlite3 *wdb;
     sqlite3_stmt *w_begin, *w_commit, *w_rollback, *w_put, *w_del, *w_touch, *w_expire, *w_total,
-        *w_evict;
+        *w_evict, *w_kv_put;
     struct wop *batch[BATCH_MAX];
     char werr[256];
 
     /* Reads, guarded by rmu. */
     pthread_mutex_t rmu;
     sqlite3 *rdb;
-    sqlite3_stmt *r_fresh, *r_stale, *r_stats;
+    sqlite3_stmt *r_fresh, *r_stale, *r_stats, *r_kv;
 };
 
 /* FNV-1a: only a prefilter before strcmp in a bounded list, so no need for
@@ -195,6 +208,20 @@ static sqlite3_int64 row_sum(const char *key, const char *route, int64_t status,
         for (size_t b = 0; b < 8; b++)
             le[i * 8 + b] = (unsigned char)(v[i] >> (8 * b));
     return (sqlite3_int64)(hf__siphash13(SUM_K0, SUM_K1, le, sizeof le) & INT64_MAX);
+}
+
+/* The kv row checksum, under its own key so an entries checksum can never
+ * pass for a kv one. */
+#define KV_SUM_K1 0x6b762d73756d2d31ULL /* "kv-sum-1" */
+
+static sqlite3_int64 kv_sum(const char *key, const char *value)
+{
+    const uint64_t v[] = {sum_str(key), sum_str(value)};
+    unsigned char le[sizeof v];
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        for (size_t b = 0; b < 8; b++)
+            le[i * 8 + b] = (unsigned char)(v[i] >> (8 * b));
+    return (sqlite3_int64)(hf__siphash13(SUM_K0, KV_SUM_K1, le, sizeof le) & INT64_MAX);
 }
 
 /* ------------------------------------------------------------------ */
@@ -408,9 +435,10 @@ static enum verdict prepare_all(sqlite3 *db, const struct stmt_def *d, size_t n,
 
 static void finalize_all(struct sql_store *s)
 {
-    sqlite3_stmt **all[] = {&s->w_begin, &s->w_commit, &s->w_rollback, &s->w_put,
-                            &s->w_del,   &s->w_touch,  &s->w_expire,   &s->w_total,
-                            &s->w_evict, &s->r_fresh,  &s->r_stale,    &s->r_stats};
+    sqlite3_stmt **all[] = {&s->w_begin,  &s->w_commit, &s->w_rollback, &s->w_put,
+                            &s->w_del,    &s->w_touch,  &s->w_expire,   &s->w_total,
+                            &s->w_evict,  &s->w_kv_put, &s->r_fresh,    &s->r_stale,
+                            &s->r_stats,  &s->r_kv};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         sqlite3_finalize(*all[i]);
         *all[i] = NULL;
@@ -440,12 +468,44 @@ static enum verdict prepare_writer(struct sql_store *s, char *why, size_t whylen
     return prepare_all(s->wdb, d, sizeof d / sizeof d[0], why, whylen);
 }
 
+/*
+ * A file written before the kv table existed gets it now.  Only after the
+ * entries statements compiled, so a file that is not ours after all is
+ * not written to; and only when missing, so opening a current file never
+ * takes the write lock.
+ */
+static int ensure_kv(sqlite3 *db)
+{
+    int64_t n = 0;
+    int rc = query_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'kv'", &n);
+    if (rc != SQLITE_OK || n > 0)
+        return rc;
+    rc = exec(db, "BEGIN IMMEDIATE"); /* another process may be doing the same */
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = exec(db, KV_SCHEMA_SQL);
+    if (rc == SQLITE_OK)
+        rc = exec(db, "COMMIT");
+    if (rc != SQLITE_OK)
+        exec(db, "ROLLBACK");
+    return rc;
+}
+
+static enum verdict prepare_writer_kv(struct sql_store *s, char *why, size_t whylen)
+{
+    const struct stmt_def d[] = {
+        {&s->w_kv_put, "INSERT OR REPLACE INTO kv (key, value, checksum) VALUES (?1, ?2, ?3)"},
+    };
+    return prepare_all(s->wdb, d, sizeof d / sizeof d[0], why, whylen);
+}
+
 static enum verdict prepare_reader(struct sql_store *s, char *why, size_t whylen)
 {
     const struct stmt_def d[] = {
         {&s->r_fresh, SELECT_COLUMNS "fresh_until > ?2"},
         {&s->r_stale, SELECT_COLUMNS "stale_until > ?2"},
         {&s->r_stats, "SELECT count(*), total(size) FROM entries"},
+        {&s->r_kv, "SELECT value, checksum FROM kv WHERE key = ?1"},
     };
     return prepare_all(s->rdb, d, sizeof d / sizeof d[0], why, whylen);
 }
@@ -495,6 +555,12 @@ static enum verdict open_once(struct sql_store *s, struct stat *seen, char *why,
     if (rc != SQLITE_OK)
         return failed(s->wdb, rc, why, whylen);
     v = prepare_writer(s, why, whylen);
+    if (v != V_OK)
+        return v;
+    rc = ensure_kv(s->wdb);
+    if (rc != SQLITE_OK)
+        return failed(s->wdb, rc, why, whylen);
+    v = prepare_writer_kv(s, why, whylen);
     if (v != V_OK)
         return v;
 
@@ -631,6 +697,11 @@ static int apply_op(struct sql_store *s, struct wop *op)
         sqlite3_bind_text(s->w_touch, 1, op->key, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s->w_touch, 2, op->t);
         return step_done(s->w_touch);
+    case OP_KV_PUT:
+        sqlite3_bind_text(s->w_kv_put, 1, op->key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s->w_kv_put, 2, op->value, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s->w_kv_put, 3, kv_sum(op->key, op->value));
+        return step_done(s->w_kv_put);
     case OP_SWEEP: {
         int64_t oldest = INT64_MIN;
         if (s->keep_ms > 0 && __builtin_sub_overflow(op->t, s->keep_ms, &oldest))
@@ -995,6 +1066,97 @@ static hf_err sql_sweep(struct hf_store *base, int64_t now_ms, uint64_t *removed
     return op.result;
 }
 
+/* The newest queued kv put of key, or NULL.  Called with qmu held.  kv
+ * keys are their own namespace: entry ops never match. */
+static const struct wop *pending_kv(const struct sql_store *s, uint64_t hash, const char *key)
+{
+    const struct wop *hit = NULL;
+    for (const struct wop *op = s->head; op != NULL; op = op->next)
+        if (op->kind == OP_KV_PUT && op->hash == hash && strcmp(op->key, key) == 0)
+            hit = op;
+    return hit;
+}
+
+/* Copy a value into buf: HF_OK, or HF_EINVAL when it does not fit. */
+static hf_err copy_value(const char *value, size_t vlen, char *buf, size_t len)
+{
+    if (vlen >= len)
+        return HF_EINVAL;
+    memcpy(buf, value, vlen);
+    buf[vlen] = '\0';
+    return HF_OK;
+}
+
+static hf_err sql_kv_get(struct hf_store *base, const char *key, char *buf, size_t len)
+{
+    struct sql_store *s = (struct sql_store *)base;
+    uint64_t hash = fnv1a(key);
+    hf_err err = HF_NOT_FOUND;
+
+    pthread_mutex_lock(&s->qmu);
+    const struct wop *op = pending_kv(s, hash, key);
+    if (op != NULL)
+        err = copy_value(op->value, strlen(op->value), buf, len);
+    pthread_mutex_unlock(&s->qmu);
+    if (op != NULL)
+        return err;
+
+    /* The row is input like any other: a value of the wrong type, too long,
+     * holding a NUL or failing its checksum is logged and read as absent;
+     * the next put replaces it. */
+    const char *why = NULL;
+    char detail[256];
+    pthread_mutex_lock(&s->rmu);
+    sqlite3_stmt *st = s->r_kv;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        int n = sqlite3_column_bytes(st, 0);
+        if (sqlite3_column_type(st, 0) != SQLITE_TEXT ||
+            sqlite3_column_type(st, 1) != SQLITE_INTEGER || v == NULL || n < 0 ||
+            n >= HF_KV_VALUE_MAX || strlen(v) != (size_t)n)
+            why = "bad kv value";
+        else if (kv_sum(key, v) != sqlite3_column_int64(st, 1))
+            why = "kv checksum mismatch";
+        else
+            err = copy_value(v, (size_t)n, buf, len);
+    } else if (rc != SQLITE_DONE) {
+        snprintf(detail, sizeof detail, "%s", sqlite3_errmsg(s->rdb));
+        why = detail;
+        err = is_corrupt(rc) ? HF_NOT_FOUND : HF_STORE;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    pthread_mutex_unlock(&s->rmu);
+
+    if (err == HF_STORE) {
+        HF_LOG(HF_LOG_ERROR, "store_read_failed", HF_LS("path", s->path), HF_LS("detail", why));
+        return HF_STORE;
+    }
+    if (why != NULL)
+        log_corrupt(s->path, why);
+    return err;
+}
+
+static hf_err sql_kv_put(struct hf_store *base, const char *key, const char *value)
+{
+    struct sql_store *s = (struct sql_store *)base;
+    size_t klen = strlen(key), vlen = strlen(value);
+    struct wop *op = calloc(1, sizeof *op + klen + 1 + vlen + 1);
+    if (op == NULL)
+        return HF_ENOMEM;
+    char *copy = (char *)(op + 1);
+    memcpy(copy, key, klen + 1);
+    memcpy(copy + klen + 1, value, vlen + 1);
+    op->kind = OP_KV_PUT;
+    op->key = copy;
+    op->value = copy + klen + 1;
+    op->hash = fnv1a(key);
+    op->cost = sizeof *op + klen + 1 + vlen + 1;
+    return enqueue(s, op, 1);
+}
+
 static void sql_stats(struct hf_store *base, struct hf_store_stats *out)
 {
     struct sql_store *s = (struct sql_store *)base;
@@ -1049,6 +1211,8 @@ static const struct hf_store_ops sql_ops = {
     .del = sql_del,
     .sweep = sql_sweep,
     .stats = sql_stats,
+    .kv_get = sql_kv_get,
+    .kv_put = sql_kv_put,
     .close = sql_close,
 };
 

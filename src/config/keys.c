@@ -42,11 +42,11 @@ _Static_assert(sizeof(enum hf_jitter) == sizeof(int), "enum fields are stored as
 
 const struct hf__key hf__keys[] = {
     {.path = "listen", .type = HF_KT_STRING, .def = "127.0.0.1:8080", .max = 255,
-     .check = check_hostport, .syntax = "HOST:PORT", CFG(listen),
+     .check = check_hostport, .syntax = "HOST:PORT|unix:PATH", CFG(listen),
      .help = "Address the proxy listens on. 0.0.0.0:PORT accepts connections from other "
              "machines; holdfast does no authentication of its own, so prefer loopback."},
     {.path = "admin", .type = HF_KT_STRING, .def = "127.0.0.1:8081", .max = 255,
-     .check = check_hostport, .syntax = "HOST:PORT", CFG(admin),
+     .check = check_hostport, .syntax = "HOST:PORT|unix:PATH|none", CFG(admin),
      .help = "Address of the admin listener: /metrics, /health, /status, POST /purge. It "
              "can purge the cache, so keep it on loopback."},
     {.path = "workers", .type = HF_KT_INT, .def = "0", .min = 0, .max = 256, CFG(workers),
@@ -249,16 +249,21 @@ static bool is_alnum(char c)
 
 static const char *check_hostport(const char *s)
 {
+    /* A unix socket for apps on the same host (and for tests). */
+    if (strncmp(s, "unix:", 5) == 0)
+        return s[5] == '/' ? NULL : "expected unix:/absolute/path";
+    if (strcmp(s, "none") == 0)
+        return NULL; /* no listener (the admin one may be switched off) */
     const char *colon = strrchr(s, ':');
     if (colon == NULL || colon == s || colon[1] == '\0')
         return "expected HOST:PORT, e.g. 127.0.0.1:8080";
     long port = 0;
     for (const char *p = colon + 1; *p != '\0'; p++) {
         if (!is_digit(*p) || (port = port * 10 + (*p - '0')) > 65535)
-            return "the port must be a number from 1 to 65535";
+            return "the port must be a number from 0 to 65535 (0: any free port)";
     }
-    if (port == 0)
-        return "the port must be a number from 1 to 65535";
+    if (colon[1] == '0' && colon[2] != '\0')
+        return "the port must be a number from 0 to 65535";
     size_t hlen = (size_t)(colon - s);
     if (s[0] == '[') {
         /* An IPv6 literal: [::1]:8080. */

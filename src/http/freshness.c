@@ -21,6 +21,15 @@ bool hf_status_heuristic(int status)
     }
 }
 
+/* Times are clamped to +-2^53 ms (285,000 years either side of 1970) so no
+ * sum or difference below can overflow, whatever the caller passes. */
+#define TIME_LIMIT_MS ((int64_t)1 << 53)
+
+static int64_t clamp_time(int64_t t)
+{
+    return t > TIME_LIMIT_MS ? TIME_LIMIT_MS : t < -TIME_LIMIT_MS ? -TIME_LIMIT_MS : t;
+}
+
 static bool header_date(const char *headers, size_t len, const char *name, int64_t *epoch_s)
 {
     const char *v;
@@ -43,6 +52,7 @@ int64_t hf_freshness_lifetime_ms(int status, const char *headers, size_t len, in
 {
     struct hf_cache_control cc;
     parse_cc(headers, len, &cc);
+    response_ms = clamp_time(response_ms);
     if (cc.s_maxage_s >= 0)
         return cc.s_maxage_s * 1000;
     if (cc.max_age_s >= 0)
@@ -60,9 +70,12 @@ int64_t hf_freshness_lifetime_ms(int status, const char *headers, size_t len, in
             return 0;
         return (expires_s - date_s) * 1000;
     }
+    /* RFC 9111 4.2.2: a heuristic only without explicit expiry, and only for
+     * a heuristically cacheable status or, per 5.2.2.9, an answer marked
+     * public. */
     int64_t lm_s;
-    if (hf_status_heuristic(status) && header_date(headers, len, "Last-Modified", &lm_s) &&
-        lm_s < date_s) {
+    if ((hf_status_heuristic(status) || cc.public_) &&
+        header_date(headers, len, "Last-Modified", &lm_s) && lm_s < date_s) {
         int64_t h = (date_s - lm_s) * 100; /* 10%, in ms */
         return h < HF_HEURISTIC_MAX_MS ? h : HF_HEURISTIC_MAX_MS;
     }
@@ -71,6 +84,8 @@ int64_t hf_freshness_lifetime_ms(int status, const char *headers, size_t len, in
 
 int64_t hf_initial_age_ms(const char *headers, size_t len, int64_t request_ms, int64_t response_ms)
 {
+    request_ms = clamp_time(request_ms);
+    response_ms = clamp_time(response_ms);
     int64_t apparent = 0, age_value = 0, date_s;
     if (header_date(headers, len, "Date", &date_s) && response_ms > date_s * 1000)
         apparent = response_ms - date_s * 1000;

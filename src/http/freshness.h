@@ -17,9 +17,9 @@
 /*
  * Freshness lifetime in ms of an answer with `status` and header block
  * `headers` received at response_ms: s-maxage, then max-age, then Expires
- * minus Date, then (for heuristically cacheable statuses with
- * Last-Modified and no explicit expiry) 10% of Date minus Last-Modified,
- * at most HF_HEURISTIC_MAX_MS; else 0.
+ * minus Date, then (for heuristically cacheable statuses, or answers
+ * marked public, with Last-Modified and no explicit expiry) 10% of Date
+ * minus Last-Modified, at most HF_HEURISTIC_MAX_MS; else 0.
  */
 int64_t hf_freshness_lifetime_ms(int status, const char *headers, size_t len, int64_t response_ms);
 

@@ -36,13 +36,13 @@
  */
 #define HF_METRICS_TABLE(X)                                                                        \
     X(REQUESTS_TOTAL, "holdfast_requests_total", COUNTER, ROUTE, CACHE, NONE,                      \
-      "Requests answered, by how the cache took part.")                                           \
+      "Requests answered, by how the cache took part.")                                            \
     X(UPSTREAM_REQUESTS_TOTAL, "holdfast_upstream_requests_total", COUNTER, ROUTE, OUTCOME, NONE,  \
       "Attempts sent to the API (retries included), by outcome.")                                  \
     X(RETRIES_TOTAL, "holdfast_retries_total", COUNTER, ROUTE, NONE, NONE,                         \
       "Attempts that were retries of a failed attempt.")                                           \
     X(RETRY_EXHAUSTED_TOTAL, "holdfast_retry_exhausted_total", COUNTER, ROUTE, NONE, NONE,         \
-      "Requests that failed after their last allowed attempt (attempts or deadline used up).")              \
+      "Requests that failed after their last allowed attempt (attempts or deadline used up).")     \
     X(STALE_SERVED_TOTAL, "holdfast_stale_served_total", COUNTER, ROUTE, STALE_REASON, NONE,       \
       "Stale copies served, by why (the Cache-Status detail).")                                    \
     X(COALESCED_TOTAL, "holdfast_coalesced_total", COUNTER, ROUTE, NONE, NONE,                     \
@@ -55,7 +55,7 @@
     X(QUOTA_REMAINING, "holdfast_quota_remaining", GAUGE, ROUTE, NONE, NONE,                       \
       "Calls left in the route's quota period; -1 when the route has no quota.")                   \
     X(DEGRADED, "holdfast_degraded", GAUGE, ROUTE, NONE, NONE,                                     \
-      "1 while the route serves stale copies or errors instead of the API's answers, else 0.")    \
+      "1 while the route serves stale copies or errors instead of the API's answers, else 0.")     \
     X(DEGRADED_SINCE, "holdfast_degraded_since_seconds", GAUGE, ROUTE, NONE, NONE,                 \
       "Unix time at which the route became degraded; 0 while it is not.")                          \
     X(CACHE_ENTRIES, "holdfast_cache_entries", GAUGE, TIER, NONE, NONE,                            \
@@ -75,9 +75,9 @@
  */
 #define HF_M_CACHE_TABLE(X)                                                                        \
     X(HIT, "hit", "a fresh copy from the cache; the API was not asked")                            \
-    X(MISS, "miss", "the API's answer, also when another request's fetch brought it")             \
+    X(MISS, "miss", "the API's answer, also when another request's fetch brought it")              \
     X(STALE, "stale", "a stale copy, because the API failed or the route is paused")               \
-    X(ERROR, "error", "nothing to serve: holdfast answered with a problem+json error")            \
+    X(ERROR, "error", "nothing to serve: holdfast answered with a problem+json error")             \
     X(BYPASS, "bypass", "passed to the API around the cache (unsafe method, Authorization)")
 
 #define HF_M_OUTCOME_TABLE(X)                                                                      \
@@ -87,8 +87,9 @@
     X(HTTP_429, "http_429", "the API answered 429 Too Many Requests")                              \
     X(HTTP_5XX, "http_5xx", "the API answered with a server error")                                \
     X(HTTP_4XX, "http_4xx", "the API answered with another client error")                          \
-    X(ERROR, "error", "any other failure: connection lost mid-answer, malformed answer, "          \
-                      "answer over max_body")
+    X(ERROR, "error",                                                                              \
+      "any other failure: connection lost mid-answer, malformed answer, "                          \
+      "answer over max_body")
 
 #define HF_M_STALE_REASON_TABLE(X)                                                                 \
     X(UPSTREAM_ERROR, "upstream-error", "the API failed: error answers, timeouts, no connection")  \
@@ -120,7 +121,7 @@
     X(LATENCY,                                                                                     \
       (1000, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000,         \
        10000000, 30000000),                                                                        \
-      ("0.001", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10",      \
+      ("0.001", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10",     \
        "30"))
 
 enum hf_metric {
@@ -205,6 +206,13 @@ hf_err hf_metrics_create(const char *const *routes, size_t nroutes, struct hf_me
 /* Destroy *m and set *m to NULL; NULL is a no-op.  No thread may still count into it. */
 void hf_metrics_destroy(struct hf_metrics **m);
 
+/*
+ * Show tier t's series in /metrics (counting into a hidden tier is allowed
+ * and kept).  Only HF_TIER_MEMORY is shown at first: a tier that is not
+ * configured must not look like one that is down.  Call before rendering.
+ */
+void hf_metrics_show_tier(struct hf_metrics *m, enum hf_m_tier t);
+
 /* The index of the route called name, or -1. */
 long hf_metrics_route_index(const struct hf_metrics *m, const char *name);
 
@@ -216,8 +224,7 @@ long hf_metrics_route_index(const struct hf_metrics *m, const char *name);
  * thread, no lock, no allocation.
  */
 void hf_metric_inc(struct hf_metrics *m, enum hf_metric id, size_t obj, unsigned label);
-void hf_metric_add(struct hf_metrics *m, enum hf_metric id, size_t obj, unsigned label,
-                   uint64_t n);
+void hf_metric_add(struct hf_metrics *m, enum hf_metric id, size_t obj, unsigned label, uint64_t n);
 /* Gauges: set to v, or move by delta (for a value several threads keep). */
 void hf_metric_set(struct hf_metrics *m, enum hf_metric id, size_t obj, unsigned label, int64_t v);
 void hf_metric_gauge_add(struct hf_metrics *m, enum hf_metric id, size_t obj, unsigned label,
@@ -243,8 +250,8 @@ void hf_metrics_carry(struct hf_metrics *to, const struct hf_metrics *from);
 
 /*
  * Append every series to out in the Prometheus text exposition format
- * 0.0.4: families in table order, then routes (or tiers) in order, then
- * label values in order; zero-valued series included.  About 120 lines per
+ * 0.0.4: families in table order, then routes (or shown tiers) in order,
+ * then label values in order; zero-valued series included.  About 120 lines per
  * route.  Runs alongside counting threads (each value is read once, so a
  * histogram's _count may trail its buckets by the observations in flight).
  * HF_BODY_TOO_LARGE when out's max is reached, HF_ENOMEM; on error out is

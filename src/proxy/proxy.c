@@ -12,7 +12,9 @@
  */
 #include "proxy/proxy.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -27,6 +29,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <holdfast/config.h>
@@ -423,16 +427,41 @@ static void handle(struct evhttp_request *req, void *arg)
 
 /* --- workers --------------------------------------------------------------- */
 
-int hf__listen_socket(const char *hostport, bool reuseport, char *errbuf, size_t errlen)
+/*
+ * "HOST:PORT", "[V6]:PORT" or "unix:/path".  With reuseport, several sockets
+ * may bind the same TCP address (one per worker; the kernel spreads
+ * connections).  A unix socket left by an earlier run is replaced.
+ */
+int hf__listen_socket(const char *addr, bool reuseport, char *errbuf, size_t errlen)
 {
+    if (strncmp(addr, "unix:", 5) == 0) {
+        struct sockaddr_un sun = {.sun_family = AF_UNIX};
+        const char *path = addr + 5;
+        if (path[0] == '\0' || strlen(path) >= sizeof sun.sun_path) {
+            snprintf(errbuf, errlen, "listen address \"%s\": path empty or too long", addr);
+            return -1;
+        }
+        memcpy(sun.sun_path, path, strlen(path) + 1);
+        struct stat st;
+        if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+            unlink(path);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0 || listen(fd, 1024) != 0) {
+            snprintf(errbuf, errlen, "cannot listen on %s: %s", addr, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            return -1;
+        }
+        return fd;
+    }
     char host[256];
-    const char *colon = strrchr(hostport, ':');
-    if (colon == NULL || (size_t)(colon - hostport) >= sizeof host) {
-        snprintf(errbuf, errlen, "listen address \"%s\": expected HOST:PORT", hostport);
+    const char *colon = strrchr(addr, ':');
+    if (colon == NULL || (size_t)(colon - addr) >= sizeof host) {
+        snprintf(errbuf, errlen, "listen address \"%s\": expected HOST:PORT or unix:PATH", addr);
         return -1;
     }
-    memcpy(host, hostport, (size_t)(colon - hostport));
-    host[colon - hostport] = '\0';
+    memcpy(host, addr, (size_t)(colon - addr));
+    host[colon - addr] = '\0';
     char *h = host;
     size_t hl = strlen(h);
     if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') { /* [::1]:8080 */
@@ -444,7 +473,7 @@ int hf__listen_socket(const char *hostport, bool reuseport, char *errbuf, size_t
     struct addrinfo *ai = NULL;
     int rc = getaddrinfo(h[0] ? h : NULL, colon + 1, &hints, &ai);
     if (rc != 0) {
-        snprintf(errbuf, errlen, "listen address \"%s\": %s", hostport, gai_strerror(rc));
+        snprintf(errbuf, errlen, "listen address \"%s\": %s", addr, gai_strerror(rc));
         return -1;
     }
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -452,7 +481,7 @@ int hf__listen_socket(const char *hostport, bool reuseport, char *errbuf, size_t
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
         (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
         bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
-        snprintf(errbuf, errlen, "cannot listen on %s: %s", hostport, strerror(errno));
+        snprintf(errbuf, errlen, "cannot listen on %s: %s", addr, strerror(errno));
         if (fd >= 0)
             close(fd);
         fd = -1;
@@ -490,12 +519,10 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-hf_err hf__worker_start(struct worker *w, struct hf_engine *eng, const char *listen_addr,
-                        char *errbuf, size_t errlen)
+hf_err hf__worker_start(struct worker *w, struct hf_engine *eng, int fd, char *errbuf,
+                        size_t errlen)
 {
-    w->fd = hf__listen_socket(listen_addr, true, errbuf, errlen);
-    if (w->fd < 0)
-        return HF_CONFIG;
+    w->fd = fd;
     w->base = event_base_new();
     if (w->base == NULL || hf_upstream_create(w->base, &w->fl.upstream) != HF_OK)
         return HF_ENOMEM;
@@ -503,7 +530,7 @@ hf_err hf__worker_start(struct worker *w, struct hf_engine *eng, const char *lis
     w->fl.engine = eng;
     w->fl.persistent = true;
     if ((w->http = hf__new_http(w->base, w->fd, handle, w, &w->bound)) == NULL) {
-        snprintf(errbuf, errlen, "cannot start the HTTP listener on %s", listen_addr);
+        snprintf(errbuf, errlen, "cannot start an HTTP listener");
         return HF_ENOMEM;
     }
     w->fd = -1; /* the listener owns it now */
@@ -566,4 +593,32 @@ void hf__worker_fini(struct worker *w)
         close(w->fd);
     memset(w, 0, sizeof *w);
     w->fd = -1;
+}
+
+int hf__listen_all(const char *addr, int *fds, int n, char *actual, size_t alen, char *errbuf,
+                   size_t errlen)
+{
+    snprintf(actual, alen, "%s", addr);
+    int first = hf__listen_socket(addr, true, errbuf, errlen);
+    if (first < 0)
+        return 0;
+    fds[0] = first;
+    if (strncmp(addr, "unix:", 5) == 0) {
+        for (int i = 1; i < n; i++)
+            if ((fds[i] = fcntl(first, F_DUPFD_CLOEXEC, 0)) < 0)
+                return i;
+        return n;
+    }
+    /* Port 0: every worker binds the port the first one was given. */
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    char host[INET6_ADDRSTRLEN + 2] = "", port[8] = "";
+    if (getsockname(first, (struct sockaddr *)&ss, &sl) == 0 &&
+        getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, port, sizeof port,
+                    NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+        snprintf(actual, alen, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
+    for (int i = 1; i < n; i++)
+        if ((fds[i] = hf__listen_socket(actual, true, errbuf, errlen)) < 0)
+            return i;
+    return n;
 }

@@ -32,9 +32,14 @@ struct worker {
     int64_t drain_deadline_ms; /* monotonic */
 };
 
-/* Bind HOST:PORT (SO_REUSEPORT) and run a worker thread serving it. */
-hf_err hf__worker_start(struct worker *w, struct hf_engine *eng, const char *listen_addr,
-                        char *errbuf, size_t errlen);
+/* Run a worker thread serving the listening socket fd (owned by w from now on). */
+hf_err hf__worker_start(struct worker *w, struct hf_engine *eng, int fd, char *errbuf,
+                        size_t errlen);
+/* Listening sockets for n workers on addr: one each on the same TCP port
+ * (SO_REUSEPORT; port 0 picks one free port for all), or one unix socket
+ * shared.  Returns the number made; *actual gets the address bound. */
+int hf__listen_all(const char *addr, int *fds, int n, char *actual, size_t alen, char *errbuf,
+                   size_t errlen);
 /* Stop accepting, let requests in progress finish (at most grace_ms), join. */
 void hf__worker_stop(struct worker *w, int64_t grace_ms);
 void hf__worker_fini(struct worker *w);

@@ -95,14 +95,26 @@ int hf_proxy_main(const char *config_path)
     if (n > MAX_WORKERS)
         n = MAX_WORKERS;
     const char *listen_addr = cfg->listen ? cfg->listen : "127.0.0.1:8080";
+    int fds[MAX_WORKERS];
+    char bound[300];
+    int got = hf__listen_all(listen_addr, fds, n, bound, sizeof bound, err, sizeof err);
+    if (got < n) {
+        for (int i = 0; i < got; i++)
+            close(fds[i]);
+        fprintf(stderr, "holdfast serve: %s\n", err);
+        goto out;
+    }
     for (int i = 0; i < n; i++) {
         s.workers[i].id = i;
         s.nworkers = i + 1;
-        if (hf__worker_start(&s.workers[i], s.engine, listen_addr, err, sizeof err) != HF_OK) {
+        if (hf__worker_start(&s.workers[i], s.engine, fds[i], err, sizeof err) != HF_OK) {
+            for (int j = i + 1; j < n; j++)
+                close(fds[j]);
             fprintf(stderr, "holdfast serve: %s\n", err);
             goto out;
         }
     }
+    listen_addr = bound;
     const char *admin_addr = cfg->admin ? cfg->admin : "127.0.0.1:8081";
     if (strcmp(admin_addr, "none") != 0 &&
         hf_admin_start(s.base, s.engine, admin_addr, &s.admin, err, sizeof err) != HF_OK) {
