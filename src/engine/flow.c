@@ -141,6 +141,7 @@ static void release_waiters(struct hf_flow *f)
         l = l->next;
         w->res = f->res;
         w->res.collapsed = true;
+        w->res.stored = false; /* the leader stored it */
         w->res.attempts = 0;
         if (w->res.entry != NULL)
             hf_entry_ref(w->res.entry);
