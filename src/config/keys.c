@@ -31,6 +31,7 @@
 #define RT2(f, g) RT(f), .off2 = offsetof(struct hf_route_config, g)
 
 static const char *check_hostport(const char *s);
+static const char *check_admin(const char *s);
 static const char *check_route_name(const char *s);
 static const char *check_prefix(const char *s);
 static const char *check_url(const char *s);
@@ -43,12 +44,13 @@ _Static_assert(sizeof(enum hf_jitter) == sizeof(int), "enum fields are stored as
 const struct hf__key hf__keys[] = {
     {.path = "listen", .type = HF_KT_STRING, .def = "127.0.0.1:8080", .max = 255,
      .check = check_hostport, .syntax = "HOST:PORT|unix:PATH", CFG(listen),
-     .help = "Address the proxy listens on. 0.0.0.0:PORT accepts connections from other "
-             "machines; holdfast does no authentication of its own, so prefer loopback."},
+     .help = "Address the proxy listens on: HOST:PORT (port 0: any free port) or "
+             "unix:/absolute/path. 0.0.0.0:PORT accepts connections from other machines; "
+             "holdfast does no authentication of its own, so prefer loopback."},
     {.path = "admin", .type = HF_KT_STRING, .def = "127.0.0.1:8081", .max = 255,
-     .check = check_hostport, .syntax = "HOST:PORT|unix:PATH|none", CFG(admin),
+     .check = check_admin, .syntax = "HOST:PORT|unix:PATH|none", CFG(admin),
      .help = "Address of the admin listener: /metrics, /health, /status, POST /purge. It "
-             "can purge the cache, so keep it on loopback."},
+             "can purge the cache, so keep it on loopback. none: no admin listener."},
     {.path = "workers", .type = HF_KT_INT, .def = "0", .min = 0, .max = 256, CFG(workers),
      .help = "Event-loop threads, each with its own listener and connections to the APIs. "
              "0: one per CPU core."},
@@ -252,8 +254,6 @@ static const char *check_hostport(const char *s)
     /* A unix socket for apps on the same host (and for tests). */
     if (strncmp(s, "unix:", 5) == 0)
         return s[5] == '/' ? NULL : "expected unix:/absolute/path";
-    if (strcmp(s, "none") == 0)
-        return NULL; /* no listener (the admin one may be switched off) */
     const char *colon = strrchr(s, ':');
     if (colon == NULL || colon == s || colon[1] == '\0')
         return "expected HOST:PORT, e.g. 127.0.0.1:8080";
@@ -282,6 +282,12 @@ static const char *check_hostport(const char *s)
             return "invalid character in the host (an IPv6 address needs [ ])";
     }
     return NULL;
+}
+
+/* The admin listener may be switched off; the proxy's may not. */
+static const char *check_admin(const char *s)
+{
+    return strcmp(s, "none") == 0 ? NULL : check_hostport(s);
 }
 
 static const char *check_route_name(const char *s)

@@ -94,6 +94,10 @@ const char *hf__check_param_name(const char *s);
 /* "64MB" for 67108864: the largest exact unit. */
 char *hf__size_format(uint64_t bytes, char *buf, size_t len);
 
+/* One line saying what k takes: "duration or forever; default 7d; at least
+ * 0s" (reference.c).  Used by the reference, the example and the man page. */
+void hf__key_describe(const struct hf__key *k, char *buf, size_t len);
+
 /* Apply the table's defaults to a struct of the given scope: file defaults
  * (def) or the library's (lib_def when set, else def). */
 void hf__keys_apply_defaults(enum hf__kscope scope, void *base, bool lib);

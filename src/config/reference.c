@@ -51,11 +51,7 @@ static void bound_text(const struct hf__key *k, int64_t v, char *buf, size_t len
         snprintf(buf, len, "%lld", (long long)v);
 }
 
-/*
- * One line saying what a key takes: "duration or forever; default 7d;
- * 0s to 1h".  Used by the reference and by the example's comments.
- */
-static void describe(const struct hf__key *k, char *buf, size_t len)
+void hf__key_describe(const struct hf__key *k, char *buf, size_t len)
 {
     size_t o = 0;
 #define ADD(...)                                                                                   \
@@ -144,7 +140,7 @@ void hf_config_reference(FILE *out)
     char line[256];
     for (size_t i = 0; i < hf__nkeys; i++) {
         const struct hf__key *k = &hf__keys[i];
-        describe(k, line, sizeof line);
+        hf__key_describe(k, line, sizeof line);
         fprintf(out, "\n%s\n", k->path);
         wrap(out, "    ", line);
         wrap(out, "    ", k->help);
@@ -185,7 +181,7 @@ hf_err hf_config_write_example(FILE *out)
         snprintf(lead, sizeof lead, "%*s# ", comment_indent, "");
         wrap(out, lead, k->help);
         if (k->type != HF_KT_SECTION && k->type != HF_KT_ROUTES) {
-            describe(k, meta, sizeof meta);
+            hf__key_describe(k, meta, sizeof meta);
             snprintf(lead, sizeof lead, "%*s#   ", comment_indent, "");
             wrap(out, lead, meta);
         }

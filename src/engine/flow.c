@@ -47,6 +47,7 @@ struct hf_flow {
     char *url;
     bool cacheable;
     bool idempotency_key;
+    bool invalidate; /* an unsafe method: a success invalidates key (the GET copy) */
     bool leader;    /* registered in the in-flight table: hand the answer to waiters */
     bool responded; /* done() already called (latency budget): finish quietly */
     struct hf_header hdrs[FLOW_MAX_HEADERS + FLOW_EXTRA_HEADERS];
@@ -367,6 +368,42 @@ static hf_err make_entry(struct hf_flow *f, int status, const char *headers, siz
     return err;
 }
 
+/* Drop the stored GET copy of target (a path under the route's upstream). */
+static void invalidate_target(struct hf_flow *f, const char *target)
+{
+    const struct hf_route_config *rc = &f->route->cfg;
+    char key[HF_CACHE_KEY_MAX];
+    if (hf_cache_key("GET", rc->name, target, rc->ignore_params, rc->nignore_params, key,
+                     sizeof key) == HF_OK)
+        hf_store_delete(f->loop->engine->store, key);
+}
+
+/*
+ * RFC 9111 4.4: a successful unsafe request invalidates the stored copy of
+ * its target, and of the Location / Content-Location it names when those
+ * are under the same upstream.
+ */
+static void invalidate(struct hf_flow *f, const char *headers, size_t hlen)
+{
+    hf_store_delete(f->loop->engine->store, f->key);
+    const char *base = f->route->cfg.upstream;
+    size_t blen = base ? strlen(base) : 0;
+    while (blen > 0 && base[blen - 1] == '/')
+        blen--;
+    static const char *const names[] = {"Location", "Content-Location"};
+    for (size_t i = 0; i < 2 && blen > 0; i++) {
+        const char *v;
+        size_t vl;
+        if (!hf_headers_find(headers, hlen, names[i], &v, &vl) || vl <= blen ||
+            vl >= HF_CACHE_KEY_MAX || strncmp(v, base, blen) != 0 || v[blen] != '/')
+            continue;
+        char target[HF_CACHE_KEY_MAX];
+        memcpy(target, v + blen, vl - blen);
+        target[vl - blen] = '\0';
+        invalidate_target(f, target);
+    }
+}
+
 static void serve_answer(struct hf_flow *f, int status, const char *headers, size_t hlen,
                          const char *body, size_t blen)
 {
@@ -378,6 +415,8 @@ static void serve_answer(struct hf_flow *f, int status, const char *headers, siz
         fallback(f);
         return;
     }
+    if (f->invalidate && status < 400)
+        invalidate(f, headers, hlen);
     if (store) {
         hf_err serr = hf_store_put(f->loop->engine->store, f->res.entry);
         if (serr)
@@ -715,6 +754,12 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
         memcpy(f->key, key, strlen(key) + 1);
     f->res.retry_after_s = -1;
     f->started_mono = hf_clock_mono_ms();
+    if (!cacheable && req->target != NULL &&
+        strcmp(method, "HEAD") != 0 && strcmp(method, "OPTIONS") != 0 &&
+        strcmp(method, "TRACE") != 0 && strcmp(method, "GET") != 0 &&
+        hf_cache_key("GET", rc->name, req->target, rc->ignore_params, rc->nignore_params, f->key,
+                     sizeof f->key) == HF_OK)
+        f->invalidate = true;
     if (req->request_id != NULL)
         snprintf(f->request_id, sizeof f->request_id, "%s", req->request_id);
     else

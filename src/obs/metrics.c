@@ -142,6 +142,7 @@ static inline _Atomic uint64_t *shard(const struct hf_metrics *m)
 static inline size_t series(const struct hf_metrics *m, enum hf_metric id, size_t obj,
                             unsigned label, enum hf_m_type type)
 {
+    (void)type; /* with NDEBUG */
     assert((unsigned)id < HF__M_MAX && descs[id].type == type);
     const struct layout *l = &m->layout[id];
     assert(obj < l->nobj && label < l->nlabel);

@@ -228,6 +228,14 @@ static void test_file_defaults(void **state)
     assert_false(r->store_private);
     assert_false(r->cache_authorized);
     hf_config_file_free(&f);
+
+    f = parse_ok("listen: unix:/run/hf.sock\nadmin: none\n" ROUTE);
+    assert_string_equal(hf_config_file_config(f)->listen, "unix:/run/hf.sock");
+    assert_string_equal(hf_config_file_config(f)->admin, "none");
+    hf_config_file_free(&f);
+    f = parse_ok("listen: \"[::1]:0\"\nadmin: localhost:9\n" ROUTE);
+    assert_string_equal(hf_config_file_config(f)->listen, "[::1]:0");
+    hf_config_file_free(&f);
 }
 
 static void test_library_defaults(void **state)
@@ -417,7 +425,13 @@ static void test_error_values(void **state)
                  "127.0.0.1:8080");
     expect_error("listen: localhost:99999\n" ROUTE,
                  "holdfast.yaml:1:9: listen: invalid value \"localhost:99999\": the port must be a "
-                 "number from 1 to 65535");
+                 "number from 0 to 65535 (0: any free port)");
+    expect_error("listen: none\n" ROUTE,
+                 "holdfast.yaml:1:9: listen: invalid value \"none\": expected HOST:PORT, e.g. "
+                 "127.0.0.1:8080");
+    expect_error("admin: unix:hf.sock\n" ROUTE,
+                 "holdfast.yaml:1:8: admin: invalid value \"unix:hf.sock\": expected "
+                 "unix:/absolute/path");
     expect_error(ROUTE "    timeout:\n",
                  "holdfast.yaml:4:5: routes[0].timeout: missing value (expected a duration such as "
                  "10s)");

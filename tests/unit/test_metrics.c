@@ -536,7 +536,7 @@ static void test_histogram_boundaries(void **state)
     text = render(m);
     char series[128];
     for (int k = 0; k < n; k++) {
-        snprintf(series, sizeof series, "%s%s\"}", prefix, les[k]);
+        snprintf(series, sizeof series, "%s%.15s\"}", prefix, les[k]);
         assert_i64(value_of(text, series), k + 1);
     }
     assert_i64(value_of(text, "holdfast_upstream_duration_seconds_count{route=\"a\"}"), n);
