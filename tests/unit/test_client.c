@@ -1,0 +1,310 @@
+/*
+ * The public client API end to end over a real loopback socket: hf_get()
+ * from the cache, from the API, stale on failure, none; hf_request(); and
+ * two threads asking for one key at once making one API request.  The API is
+ * a small scripted server thread in this file (real sockets, real parsing by
+ * libcurl); it counts what it is asked.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <holdfast/holdfast.h>
+
+struct api {
+    int fd;
+    int port;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    int requests;         /* requests answered */
+    int status;           /* what to answer next */
+    int delay_ms;         /* before answering */
+    char extra[256];      /* extra header lines */
+    char body[256];
+    char last_target[256];
+    char last_headers[4096];
+};
+
+static void *api_main(void *arg)
+{
+    struct api *a = arg;
+    for (;;) {
+        int c = accept(a->fd, NULL, NULL);
+        if (c < 0)
+            return NULL;
+        char req[4096];
+        size_t n = 0;
+        for (;;) { /* read one request per connection: we answer Connection: close */
+            ssize_t r = read(c, req + n, sizeof req - 1 - n);
+            if (r <= 0)
+                break;
+            n += (size_t)r;
+            req[n] = '\0';
+            if (strstr(req, "\r\n\r\n") != NULL)
+                break;
+        }
+        pthread_mutex_lock(&a->lock);
+        a->requests++;
+        sscanf(req, "%*s %255s", a->last_target);
+        snprintf(a->last_headers, sizeof a->last_headers, "%s", req);
+        int status = a->status, delay = a->delay_ms;
+        char resp[1024];
+        int len = snprintf(resp, sizeof resp,
+                           "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nConnection: close\r\n%s\r\n%s",
+                           status, strlen(a->body), a->extra, a->body);
+        pthread_mutex_unlock(&a->lock);
+        if (delay)
+            usleep((useconds_t)delay * 1000);
+        ssize_t w = write(c, resp, (size_t)len);
+        (void)w;
+        close(c);
+    }
+}
+
+static struct api *api_start(void)
+{
+    struct api *a = calloc(1, sizeof *a);
+    pthread_mutex_init(&a->lock, NULL);
+    a->status = 200;
+    snprintf(a->body, sizeof a->body, "hello");
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    a->fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(bind(a->fd, (struct sockaddr *)&sa, sl), 0);
+    assert_int_equal(listen(a->fd, 64), 0);
+    assert_int_equal(getsockname(a->fd, (struct sockaddr *)&sa, &sl), 0);
+    a->port = ntohs(sa.sin_port);
+    pthread_create(&a->thread, NULL, api_main, a);
+    return a;
+}
+
+static void api_stop(struct api *a)
+{
+    shutdown(a->fd, SHUT_RDWR);
+    close(a->fd);
+    pthread_join(a->thread, NULL);
+    pthread_mutex_destroy(&a->lock);
+    free(a);
+}
+
+static void api_set(struct api *a, int status, const char *extra, const char *body, int delay_ms)
+{
+    pthread_mutex_lock(&a->lock);
+    a->status = status;
+    snprintf(a->extra, sizeof a->extra, "%s", extra);
+    snprintf(a->body, sizeof a->body, "%s", body);
+    a->delay_ms = delay_ms;
+    pthread_mutex_unlock(&a->lock);
+}
+
+static int api_requests(struct api *a)
+{
+    pthread_mutex_lock(&a->lock);
+    int n = a->requests;
+    pthread_mutex_unlock(&a->lock);
+    return n;
+}
+
+struct fixture {
+    struct api *api;
+    struct hf_client *client;
+    char upstream[64];
+    struct hf_header key;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    f->api = api_start();
+    snprintf(f->upstream, sizeof f->upstream, "http://127.0.0.1:%d/v1/", f->api->port);
+    struct hf_route_config r;
+    hf_route_config_default(&r);
+    r.name = "news";
+    r.upstream = f->upstream;
+    r.fresh_for_ms = 0; /* never fresh unless a test says so: each call asks the API */
+    r.retry.attempts = 2;
+    r.retry.backoff_ms = 10;
+    r.retry.jitter = HF_JITTER_NONE;
+    f->key = (struct hf_header){"X-Api-Key", "k-secret"};
+    r.headers = &f->key;
+    r.nheaders = 1;
+    struct hf_route_config routes[2] = {r, r};
+    routes[1].name = "fresh";
+    routes[1].fresh_for_ms = 600000;
+    struct hf_config c;
+    hf_config_default(&c);
+    c.routes = routes;
+    c.nroutes = 2;
+    c.store = "memory:";
+    char err[256] = "";
+    assert_int_equal(hf_client_create(&c, &f->client, err, sizeof err), HF_OK);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    hf_client_destroy(&f->client);
+    assert_null(f->client);
+    api_stop(f->api);
+    free(f);
+    return 0;
+}
+
+static void origin_then_stale_then_none(void **state)
+{
+    struct fixture *f = *state;
+    struct hf_response r;
+    assert_int_equal(hf_get(f->client, "news", "/latest?b=2&a=1", &r), HF_OK);
+    assert_int_equal(r.source, HF_SOURCE_ORIGIN);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.attempts, 1);
+    assert_string_equal(r.body, "hello");
+    assert_string_equal(f->api->last_target, "/v1/latest?b=2&a=1");
+    assert_non_null(strstr(f->api->last_headers, "X-Api-Key: k-secret"));
+    hf_response_free(&r);
+
+    /* the API fails twice: the stale copy, with the reason */
+    api_set(f->api, 503, "", "down", 0);
+    assert_int_equal(hf_get(f->client, "news", "/latest?a=1&b=2", &r), HF_OK);
+    assert_int_equal(r.source, HF_SOURCE_STALE);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "hello");
+    assert_int_equal(r.attempts, 2);
+    assert_int_equal(r.error, HF_HTTP_5XX);
+    assert_int_equal(r.error_status, 503);
+    assert_true(r.stored_at_ms > 0);
+    hf_response_free(&r);
+
+    /* no copy of another key: nothing to serve */
+    assert_int_equal(hf_get(f->client, "news", "/other", &r), HF_HTTP_5XX);
+    assert_int_equal(r.source, HF_SOURCE_NONE);
+    assert_int_equal(r.status, 0);
+    assert_null(r.body);
+    hf_response_free(&r);
+    assert_int_equal(api_requests(f->api), 1 + 2 + 2);
+}
+
+static void fresh_copy_asks_nothing(void **state)
+{
+    struct fixture *f = *state;
+    struct hf_response r;
+    assert_int_equal(hf_get(f->client, "fresh", "/x", &r), HF_OK);
+    assert_int_equal(r.source, HF_SOURCE_ORIGIN);
+    hf_response_free(&r);
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(hf_get(f->client, "fresh", "/x", &r), HF_OK);
+        assert_int_equal(r.source, HF_SOURCE_FRESH);
+        assert_int_equal(r.attempts, 0);
+        assert_string_equal(r.body, "hello");
+        hf_response_free(&r);
+    }
+    assert_int_equal(api_requests(f->api), 1);
+}
+
+static void client_error_passed_on(void **state)
+{
+    struct fixture *f = *state;
+    api_set(f->api, 404, "", "no such thing", 0);
+    struct hf_response r;
+    assert_int_equal(hf_get(f->client, "news", "/missing", &r), HF_OK);
+    assert_int_equal(r.source, HF_SOURCE_ORIGIN);
+    assert_int_equal(r.status, 404);
+    assert_int_equal(r.attempts, 1);
+    assert_string_equal(r.body, "no such thing");
+    char v[64];
+    assert_true(hf_response_header(&r, "content-length", v, sizeof v));
+    assert_string_equal(v, "13");
+    assert_false(hf_response_header(&r, "X-Absent", v, sizeof v));
+    hf_response_free(&r);
+}
+
+static void unknown_route_and_bad_url(void **state)
+{
+    struct fixture *f = *state;
+    struct hf_response r;
+    assert_int_equal(hf_get(f->client, "nope", "/x", &r), HF_NO_ROUTE);
+    assert_non_null(strstr(r.error_detail, "nope"));
+    hf_response_free(&r);
+    struct hf_request rq = {.url = "notaurl"};
+    assert_int_equal(hf_request(f->client, &rq, &r), HF_BAD_URL);
+    hf_response_free(&r);
+    assert_int_equal(api_requests(f->api), 0);
+}
+
+static void post_is_not_retried(void **state)
+{
+    struct fixture *f = *state;
+    api_set(f->api, 503, "", "busy", 0);
+    char url[128];
+    snprintf(url, sizeof url, "%sorders", f->upstream);
+    struct hf_request rq = {.method = "POST", .url = url, .body = "a=1", .body_len = 3,
+                            .route = "news"};
+    struct hf_response r;
+    assert_int_equal(hf_request(f->client, &rq, &r), HF_OK);
+    assert_int_equal(r.source, HF_SOURCE_ORIGIN);
+    assert_int_equal(r.status, 503);
+    assert_int_equal(r.attempts, 1);
+    hf_response_free(&r);
+    assert_int_equal(api_requests(f->api), 1);
+}
+
+struct caller {
+    struct hf_client *c;
+    struct hf_response r;
+    hf_err err;
+};
+
+static void *call(void *arg)
+{
+    struct caller *k = arg;
+    k->err = hf_get(k->c, "fresh", "/slow", &k->r);
+    return NULL;
+}
+
+static void concurrent_callers_coalesce(void **state)
+{
+    struct fixture *f = *state;
+    api_set(f->api, 200, "", "slow answer", 300);
+    enum { N = 8 };
+    struct caller k[N];
+    pthread_t t[N];
+    for (int i = 0; i < N; i++) {
+        k[i] = (struct caller){.c = f->client};
+        pthread_create(&t[i], NULL, call, &k[i]);
+    }
+    for (int i = 0; i < N; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(k[i].err, HF_OK);
+        assert_string_equal(k[i].r.body, "slow answer");
+        hf_response_free(&k[i].r);
+    }
+    /* the first asks, the others wait for it (or find its fresh copy) */
+    assert_int_equal(api_requests(f->api), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(origin_then_stale_then_none, setup, teardown),
+        cmocka_unit_test_setup_teardown(fresh_copy_asks_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(client_error_passed_on, setup, teardown),
+        cmocka_unit_test_setup_teardown(unknown_route_and_bad_url, setup, teardown),
+        cmocka_unit_test_setup_teardown(post_is_not_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(concurrent_callers_coalesce, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
