@@ -62,7 +62,7 @@ struct hf_route_config {
     int64_t quota_per_ms;      /* 0: no quota */
     int breaker_failures;      /* consecutive failed attempts that open the breaker; 0: none (5) */
     int64_t breaker_cooldown_ms; /* how long it stays open before one probe (30 s) */
-    const char *const *vary;   /* request headers that split the cache key, besides the API's Vary */
+    const char *const *vary;   /* request headers that split the cache key (besides Vary) */
     size_t nvary;
     bool cache_authorized;     /* serve and store requests carrying Authorization (false) */
 };

@@ -105,7 +105,8 @@ static const char *shown(const char *s, size_t len, char *buf, size_t buflen)
  * would only ever shorten a hostile key; GCC cannot know that, hence a
  * vsnprintf wrapper rather than snprintf with -Wformat-truncation.
  */
-static void pathf(char *out, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void pathf(char *out, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void pathf(char *out, size_t len, const char *fmt, ...)
 {
@@ -213,6 +214,11 @@ static hf_err interpolate(struct ctx *c, const struct hf__ynode *n, const char *
         size_t nlen = 0;
         while (name[nlen] != '\0' && name[nlen] != '}' && nlen <= ENV_NAME_MAX)
             nlen++;
+        if (nlen > ENV_NAME_MAX) {
+            err =
+                fail(c, n, key, "variable name in ${...} longer than %d characters", ENV_NAME_MAX);
+            goto out;
+        }
         if (name[nlen] != '}') {
             err = fail(c, n, key, "unterminated ${ (expected ${NAME})");
             goto out;
@@ -379,8 +385,7 @@ static hf_err set_map(struct ctx *c, const struct hf__key *k, const struct hf__y
          kn = kn->next->next, i++) {
         const struct hf__ynode *val = kn->next;
         if (kn->kind != HF_Y_SCALAR || kn->null)
-            return fail(c, kn, disp, "expected NAME: VALUE entries, found %s as a name",
-                        found(kn));
+            return fail(c, kn, disp, "expected NAME: VALUE entries, found %s as a name", found(kn));
         join(ed, sizeof ed, disp, ".", kn->text, kn->len);
         const char *problem = NULL;
         if (kn->len > MAP_KEY_MAX)
@@ -405,8 +410,7 @@ static hf_err set_map(struct ctx *c, const struct hf__key *k, const struct hf__y
             return err;
         /* The value is never shown: it is usually a secret. */
         if (strlen(text) > MAP_VALUE_MAX)
-            return fail(c, val, ed, "the value is too long (the limit is %d bytes)",
-                        MAP_VALUE_MAX);
+            return fail(c, val, ed, "the value is too long (the limit is %d bytes)", MAP_VALUE_MAX);
         if (!clean_value(text))
             return fail(c, val, ed, "the value contains a control character (a line break?)");
         v[i].name = hf__arena_strndup(c->a, kn->text, kn->len);
@@ -565,8 +569,9 @@ static hf_err walk_routes(struct ctx *c, const struct hf__key *k, const struct h
         char ed[PATH_MAX_SHOWN];
         pathf(ed, sizeof ed, "%s[%zu]", disp, i);
         if (item->kind != HF_Y_MAP)
-            return fail(c, item, ed, "expected a route (a mapping with name, upstream, ...), "
-                                     "found %s",
+            return fail(c, item, ed,
+                        "expected a route (a mapping with name, upstream, ...), "
+                        "found %s",
                         found(item));
         struct hf_route_config *r = &routes[i];
         hf_retry_policy_default(&r->retry);
@@ -637,7 +642,7 @@ static hf_err walk(struct ctx *c, const struct hf__ynode *map, const char *norm,
 
 /* ---- entry points ---- */
 
-/* Line and column of byte off in text, 1-based. */
+/* Line and column of byte off in text, 1-based, counting characters as libfyaml does. */
 static void locate(const char *text, size_t off, int *line, int *col)
 {
     *line = 1;
@@ -646,21 +651,78 @@ static void locate(const char *text, size_t off, int *line, int *col)
         if (text[i] == '\n') {
             ++*line;
             *col = 1;
-        } else {
-            ++*col;
+        } else if (((unsigned char)text[i] & 0xC0) != 0x80) {
+            ++*col; /* not a UTF-8 continuation byte */
         }
     }
+}
+
+/* Length of the well-formed UTF-8 sequence at p (at most len bytes), or 0. */
+static size_t utf8_len(const unsigned char *p, size_t len)
+{
+    unsigned char b = p[0];
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xBF; /* bounds of the second byte */
+    if (b < 0x80)
+        return 1;
+    if (b >= 0xC2 && b <= 0xDF)
+        n = 2;
+    else if (b >= 0xE0 && b <= 0xEF)
+        n = 3;
+    else if (b >= 0xF0 && b <= 0xF4)
+        n = 4;
+    else
+        return 0;
+    if (b == 0xE0)
+        lo = 0xA0; /* overlong */
+    else if (b == 0xED)
+        hi = 0x9F; /* surrogates */
+    else if (b == 0xF0)
+        lo = 0x90; /* overlong */
+    else if (b == 0xF4)
+        hi = 0x8F; /* past U+10FFFF */
+    if (len < n || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    }
+    return n;
+}
+
+/*
+ * The text must be UTF-8 without control characters (tab, CR and LF aside),
+ * as YAML requires.  Checked here, before libfyaml sees it, for clear
+ * messages and because libfyaml 0.7.12 never returns from a "%" directive
+ * line holding invalid UTF-8 (found by fuzzing).
+ */
+static hf_err check_text(struct ctx *c, const char *text, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)text;
+    for (size_t i = 0; i < len;) {
+        const char *what = NULL;
+        size_t n = utf8_len(u + i, len - i);
+        if (n == 0)
+            what = "the file is not valid UTF-8 text";
+        else if (u[i] == 0)
+            what = "the file contains a NUL byte (is it a text file?)";
+        else if ((u[i] < 0x20 && u[i] != '\t' && u[i] != '\n' && u[i] != '\r') || u[i] == 0x7f)
+            what = "the file contains a control character";
+        if (what != NULL) {
+            struct hf__ynode at = {.line = 1, .col = 1};
+            locate(text, i, &at.line, &at.col);
+            return fail(c, &at, NULL, "%s", what);
+        }
+        i += n;
+    }
+    return HF_OK;
 }
 
 static hf_err parse(struct ctx *c, const char *text, size_t len)
 {
     struct hf__ynode *root = NULL;
-    const char *nul = memchr(text, '\0', len);
-    if (nul != NULL) {
-        struct hf__ynode at = {.line = 1, .col = 1};
-        locate(text, (size_t)(nul - text), &at.line, &at.col);
-        return fail(c, &at, NULL, "the file contains a NUL byte (is it a text file?)");
-    }
+    if (check_text(c, text, len) != HF_OK)
+        return HF_CONFIG;
     hf_err err = hf__yaml_load(text, len, c->filename, c->tmp, &root, c->errbuf, c->errlen);
     if (err)
         return err;
@@ -717,8 +779,12 @@ hf_err hf_config_parse(const char *text, size_t len, const char *filename,
     hf__arena_init(&f->arena, RESULT_MAX);
     hf__keys_apply_defaults(HF_KS_CONFIG, &f->cfg, false);
 
-    struct ctx c = {.filename = shown_name, .a = &f->arena, .tmp = &tmp, .cfg = &f->cfg,
-                    .errbuf = errbuf, .errlen = errlen};
+    struct ctx c = {.filename = shown_name,
+                    .a = &f->arena,
+                    .tmp = &tmp,
+                    .cfg = &f->cfg,
+                    .errbuf = errbuf,
+                    .errlen = errlen};
     const char *slash = filename != NULL ? strrchr(filename, '/') : NULL;
     if (slash != NULL) {
         /* "/etc/holdfast.yaml" -> "/", "conf/h.yaml" -> "conf" */
@@ -794,8 +860,7 @@ const struct hf_config *hf_config_file_config(const struct hf_config_file *f)
     return f != NULL ? &f->cfg : NULL;
 }
 
-const struct hf_route_config *hf_config_file_route(const struct hf_config_file *f,
-                                                   const char *name)
+const struct hf_route_config *hf_config_file_route(const struct hf_config_file *f, const char *name)
 {
     if (f == NULL || name == NULL)
         return NULL;

@@ -41,6 +41,8 @@ _Static_assert(HF_JITTER_FULL == 0 && HF_JITTER_NONE == 1 && HF_JITTER_EQUAL == 
                "routes[].retry.jitter choices follow enum hf_jitter");
 _Static_assert(sizeof(enum hf_jitter) == sizeof(int), "enum fields are stored as int");
 
+/* One key per paragraph reads better than one field per line. */
+/* clang-format off */
 const struct hf__key hf__keys[] = {
     {.path = "listen", .type = HF_KT_STRING, .def = "127.0.0.1:8080", .max = 255,
      .check = check_hostport, .syntax = "HOST:PORT|unix:PATH", CFG(listen),
@@ -204,6 +206,7 @@ const struct hf__key hf__keys[] = {
      .help = "Serve and store requests that carry Authorization. Off by default: one user's "
              "answer could be served to another."},
 };
+/* clang-format on */
 
 const size_t hf__nkeys = sizeof hf__keys / sizeof hf__keys[0];
 _Static_assert(sizeof hf__keys / sizeof hf__keys[0] <= HF__KEYS_MAX, "raise HF__KEYS_MAX");
@@ -503,8 +506,8 @@ static hf_err set_bool(bool *field, const char *text, char *why, size_t whylen)
     return HF_CONFIG;
 }
 
-static hf_err set_enum(const struct hf__key *k, void *field, const char *text,
-                       struct hf__arena *a, char *why, size_t whylen)
+static hf_err set_enum(const struct hf__key *k, void *field, const char *text, struct hf__arena *a,
+                       char *why, size_t whylen)
 {
     size_t tlen = strlen(text);
     int index = 0;
@@ -541,13 +544,13 @@ static hf_err set_enum(const struct hf__key *k, void *field, const char *text,
     return HF_CONFIG;
 }
 
-static hf_err set_rate(int64_t *count, int64_t *per_ms, const char *text, char *why,
-                       size_t whylen)
+static hf_err set_rate(int64_t *count, int64_t *per_ms, const char *text, char *why, size_t whylen)
 {
     if (hf_rate_parse(text, count, per_ms) != HF_OK) {
         char v[64];
-        snprintf(why, whylen, "invalid rate \"%s\" (expected COUNT/DURATION, e.g. 5/1m, 200/1d, "
-                              "10/s)",
+        snprintf(why, whylen,
+                 "invalid rate \"%s\" (expected COUNT/DURATION, e.g. 5/1m, 200/1d, "
+                 "10/s)",
                  shown(text, v, sizeof v));
         return HF_CONFIG;
     }
@@ -555,8 +558,7 @@ static hf_err set_rate(int64_t *count, int64_t *per_ms, const char *text, char *
 }
 
 /* "none" -> NULL; else "sqlite:" + the path, relative ones under dir. */
-static hf_err set_store(const char **field, const char *text, struct hf__arena *a,
-                        const char *dir)
+static hf_err set_store(const char **field, const char *text, struct hf__arena *a, const char *dir)
 {
     if (strcmp(text, "none") == 0) {
         *field = NULL;
@@ -637,8 +639,8 @@ hf_err hf__key_set(const struct hf__key *k, void *base, const char *text, struct
     case HF_KT_ENUM:
         return set_enum(k, field, text, a, why, whylen);
     case HF_KT_RATE:
-        return set_rate((int64_t *)(void *)field, (int64_t *)(void *)((char *)base + k->off2),
-                        text, why, whylen);
+        return set_rate((int64_t *)(void *)field, (int64_t *)(void *)((char *)base + k->off2), text,
+                        why, whylen);
     default:
         snprintf(why, whylen, "not a scalar key");
         return HF_CONFIG;

@@ -47,7 +47,7 @@ enum hf__kscope {
 #define HF_KF_OFF 0x40u      /* example config: show the key commented out */
 
 struct hf__key {
-    const char *path;    /* "routes[].retry.attempts" */
+    const char *path; /* "routes[].retry.attempts" */
     enum hf__ktype type;
     unsigned flags;      /* HF_KF_* */
     const char *def;     /* default in a config file, written as in YAML; NULL: unset */
@@ -58,7 +58,7 @@ struct hf__key {
     /* Extra check of a string, list item or map key: NULL when fine, else
      * what is wrong ("must start with /"). */
     const char *(*check)(const char *s);
-    const char *syntax;  /* for the docs when check constrains the form: "HOST:PORT" */
+    const char *syntax; /* for the docs when check constrains the form: "HOST:PORT" */
     enum hf__kscope scope;
     size_t off, off2;    /* field offsets (see the types) */
     const char *example; /* value in the example config; NULL: def */

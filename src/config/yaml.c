@@ -183,8 +183,8 @@ static void syntax_error(struct loader *l, struct fy_diag *diag)
     while ((e = fy_diag_errors_iterate(diag, &iter)) != NULL) {
         if (e->type < FYET_ERROR)
             continue;
-        yerr(l, e->line > 0 ? e->line : 1, e->column > 0 ? e->column : 1,
-             "YAML syntax error: %s", e->msg != NULL ? e->msg : "malformed input");
+        yerr(l, e->line > 0 ? e->line : 1, e->column > 0 ? e->column : 1, "YAML syntax error: %s",
+             e->msg != NULL ? e->msg : "malformed input");
         return;
     }
     yerr(l, 1, 1, "YAML syntax error");

@@ -144,9 +144,9 @@ static hf_err duration_span(const char *p, size_t len, bool allow_forever, bool 
         *ms = (int64_t)(n * 1000);
         return HF_OK;
     }
-    hf_err err = number_with_unit(p, len, duration_units,
-                                  sizeof duration_units / sizeof duration_units[0], false,
-                                  number_optional, &v);
+    hf_err err =
+        number_with_unit(p, len, duration_units, sizeof duration_units / sizeof duration_units[0],
+                         false, number_optional, &v);
     if (err)
         return err;
     if (v >= (uint64_t)INT64_MAX)

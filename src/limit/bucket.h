@@ -23,13 +23,13 @@ struct hf_bucket {
     pthread_mutex_t mu;
     /* Set by init, read-only after.  A token is worth per_ms units and
      * count units drip in per ms. */
-    int64_t count;    /* 0: unlimited */
+    int64_t count; /* 0: unlimited */
     int64_t per_ms;
-    int64_t cap;      /* burst * per_ms units */
+    int64_t cap; /* burst * per_ms units */
     /* Guarded by mu. */
-    int64_t level;    /* units held, 0..cap */
-    int64_t last_ms;  /* when level was last brought up to date */
-    bool started;     /* false until the first call: the bucket starts full */
+    int64_t level;   /* units held, 0..cap */
+    int64_t last_ms; /* when level was last brought up to date */
+    bool started;    /* false until the first call: the bucket starts full */
 };
 
 /*

@@ -114,8 +114,8 @@ bool hf_pause_from_response(int status, const char *headers, size_t headers_len,
             header_wait(headers, headers_len, "Retry-After", hf_http_retry_after, now_ms, &wait) ||
             header_wait(headers, headers_len, "RateLimit-Reset", hf_http_ratelimit_reset, now_ms,
                         &wait) ||
-            header_wait(headers, headers_len, "X-RateLimit-Reset", hf_http_ratelimit_reset,
-                        now_ms, &wait);
+            header_wait(headers, headers_len, "X-RateLimit-Reset", hf_http_ratelimit_reset, now_ms,
+                        &wait);
         /* A figure the API named is used as it is, 0 included: it knows its
          * window, and the route's bucket still spaces the requests. */
         if (!named)
@@ -139,8 +139,8 @@ bool hf_pause_from_response(int status, const char *headers, size_t headers_len,
             continue;
         if (header_wait(headers, headers_len, families[f][1], hf_http_ratelimit_reset, now_ms,
                         &wait) ||
-            header_wait(headers, headers_len, families[1 - f][1], hf_http_ratelimit_reset,
-                        now_ms, &wait)) {
+            header_wait(headers, headers_len, families[1 - f][1], hf_http_ratelimit_reset, now_ms,
+                        &wait)) {
             int64_t end = end_of(now_ms, wait);
             if (end > best) {
                 best = end;

@@ -5,9 +5,9 @@
  *
  * Every label but `route` takes values from a fixed table, so a series is
  * found by index, never by string: counting is one relaxed atomic add, with
- * no lock and no allocation, callable from any thread.  Counters and
- * histograms are striped over per-thread shards (summed when rendered) so
- * workers on different cores never write the same cache line.  Routes are
+ * no lock, no locked instruction and no allocation, from any thread:
+ * counters and histograms live in per-thread shards, summed when rendered,
+ * so each worker writes only its own cache lines.  Routes are
  * fixed when the registry is created; a reload creates a new registry and
  * may carry the old one's values over by route name (hf_metrics_carry).
  */
@@ -243,8 +243,8 @@ const char *hf_metric_label_value(enum hf_m_labels set, unsigned v);
 /*
  * Add from's counters and histograms to to's, and copy its gauges, for every
  * route the two share by name and for every tier: a reload keeps its totals.
- * Call after the threads counting into from have stopped and before to is
- * in use, or counts made meanwhile are lost.
+ * to may be in use; counts made into from after the call are not carried,
+ * and a gauge set in to meanwhile is overwritten.
  */
 void hf_metrics_carry(struct hf_metrics *to, const struct hf_metrics *from);
 
@@ -262,8 +262,9 @@ hf_err hf_metrics_render(const struct hf_metrics *m, struct hf_buf *out);
 /* docs/metrics.md: the table as Markdown.  HF_EINVAL when out is NULL or a write failed. */
 hf_err hf_metrics_doc(FILE *out);
 
-/* Internal: create with nshards shards (a power of two, 1..64), for tests and benchmarks. */
-hf_err hf__metrics_create_shards(const char *const *routes, size_t nroutes, unsigned nshards,
+/* Internal, for tests and benchmarks: create with nshards owned shards (0..64; 0: every
+ * thread counts into the shared shard with atomic adds). */
+hf_err hf__metrics_create_shards(const char *const *routes, size_t nroutes, size_t nshards,
                                  struct hf_metrics **out);
 
 #endif

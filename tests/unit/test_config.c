@@ -165,7 +165,7 @@ static void test_full(void **state)
     assert_int_equal(r->fresh_for_ms, -1);
     assert_int_equal(r->retry.jitter, HF_JITTER_EQUAL);
     assert_int_equal(r->retry.attempts, 1);
-    assert_int_equal(r->rate_limit_burst, 7);           /* default: the rate's count */
+    assert_int_equal(r->rate_limit_burst, 7);          /* default: the rate's count */
     assert_int_equal(r->retry.rate_interval_ms, 8572); /* 60000 / 7, rounded up */
     assert_false(r->tls_verify);
     assert_int_equal(r->max_body, 1u << 20);
@@ -297,8 +297,7 @@ static void test_table(void **state)
             if (defs[d] == NULL || k->type == HF_KT_MAP || k->type == HF_KT_LIST)
                 continue;
             if (hf__key_set(k, base, defs[d], NULL, NULL, why, sizeof why) != HF_OK)
-                fail_msg("%s: value \"%s\" from the table is refused: %s", k->path, defs[d],
-                         why);
+                fail_msg("%s: value \"%s\" from the table is refused: %s", k->path, defs[d], why);
         }
         assert_non_null(k->help);
         if (k->flags & HF_KF_REQUIRED)
@@ -401,8 +400,7 @@ static void test_error_values(void **state)
                  "64MB, 1GB)");
     expect_error("store:\n  memory: 2TB\n" ROUTE,
                  "holdfast.yaml:2:11: store.memory: \"2TB\" is out of range (1MB to 1TB)");
-    expect_error("workers: many\n" ROUTE,
-                 "holdfast.yaml:1:10: workers: invalid integer \"many\"");
+    expect_error("workers: many\n" ROUTE, "holdfast.yaml:1:10: workers: invalid integer \"many\"");
     expect_error("workers: 99999999999999999999999\n" ROUTE,
                  "holdfast.yaml:1:10: workers: \"99999999999999999999999\" is out of range (0 to "
                  "256)");
@@ -462,9 +460,10 @@ static void test_error_routes(void **state)
     expect_error("routes:\n  - name: a\n    upstream: ftp://a/\n",
                  "holdfast.yaml:3:15: routes[0].upstream: invalid value \"ftp://a/\": must be an "
                  "http:// or https:// URL");
-    expect_error("routes:\n  - name: a\n    upstream: https:///x\n",
-                 "holdfast.yaml:3:15: routes[0].upstream: invalid value \"https:///x\": the URL has "
-                 "no host");
+    expect_error(
+        "routes:\n  - name: a\n    upstream: https:///x\n",
+        "holdfast.yaml:3:15: routes[0].upstream: invalid value \"https:///x\": the URL has "
+        "no host");
     expect_error(ROUTE "    prefix: /news\n",
                  "holdfast.yaml:4:13: routes[0].prefix: invalid value \"/news\": must start and "
                  "end with / (\"/news/\", so it cannot match \"/newsletter\")");
@@ -522,8 +521,7 @@ static void test_error_structure(void **state)
     expect_error("just text\n",
                  "holdfast.yaml:1:1: expected a mapping of keys at the top level, found a single "
                  "value");
-    expect_error("? [a]\n: 1\n" ROUTE,
-                 "holdfast.yaml:1:3: keys must be plain names, found a list");
+    expect_error("? [a]\n: 1\n" ROUTE, "holdfast.yaml:1:3: keys must be plain names, found a list");
     expect_error("a: &x 1\nb: *x\n", "holdfast.yaml:2:5: YAML aliases (*name) are not supported");
     expect_error(ROUTE "---\n" ROUTE, "holdfast.yaml:4:1: only one YAML document is allowed");
 }
@@ -539,9 +537,9 @@ static void test_error_syntax(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct hf_config_file *f = NULL;
         char err[512] = "";
-        assert_int_equal(hf_config_parse(cases[i][0], strlen(cases[i][0]), FILE_NAME, &f, err,
-                                         sizeof err),
-                         HF_CONFIG);
+        assert_int_equal(
+            hf_config_parse(cases[i][0], strlen(cases[i][0]), FILE_NAME, &f, err, sizeof err),
+            HF_CONFIG);
         assert_null(f);
         /* The position is ours to promise; libfyaml's wording is not. */
         if (strncmp(err, cases[i][1], strlen(cases[i][1])) != 0)
@@ -552,6 +550,21 @@ static void test_error_syntax(void **state)
     static const char nul[] = "listen: a\n  x\0y\n";
     expect_error_rc(nul, sizeof nul - 1, HF_CONFIG,
                     "holdfast.yaml:2:4: the file contains a NUL byte (is it a text file?)");
+    expect_error("listen: \xc3\xa9t\xc3\xa9\x81\n",
+                 "holdfast.yaml:1:12: the file is not valid UTF-8 text");
+    expect_error("a: \xed\xa0\x80\n", "holdfast.yaml:1:4: the file is not valid UTF-8 text");
+    expect_error("a: \xc0\xaf\n", "holdfast.yaml:1:4: the file is not valid UTF-8 text");
+    expect_error("a: \xe2\x82", "holdfast.yaml:1:4: the file is not valid UTF-8 text");
+    expect_error("a:\n b\x1b[0m\n", "holdfast.yaml:2:3: the file contains a control character");
+    /* libfyaml 0.7.12 loops forever on this one (a fuzzer find): refused first. */
+    expect_error("x:\n% \x81"
+                 "an ",
+                 "holdfast.yaml:2:3: the file is not valid UTF-8 text");
+    /* Valid UTF-8 and CRLF line ends are fine. */
+    struct hf_config_file *f = parse_ok("# caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\r\n" ROUTE
+                                        "    prefix: /caf\xc3\xa9/\r\n");
+    assert_string_equal(hf_config_file_route(f, "news")->prefix, "/caf\xc3\xa9/");
+    hf_config_file_free(&f);
 }
 
 static void test_error_env(void **state)
@@ -569,6 +582,20 @@ static void test_error_env(void **state)
     expect_error(ROUTE "    timeout: ${1X}\n",
                  "holdfast.yaml:4:14: routes[0].timeout: invalid variable name \"1X\" in ${...} "
                  "(letters, digits and _, not starting with a digit)");
+    /* A name at the bound, and one past it (a fuzzer find: it once overran a buffer). */
+    char y[512], want[512], name[131];
+    memset(name, 'A', 130);
+    name[130] = '\0';
+    snprintf(y, sizeof y, ROUTE "    timeout: ${%.128s}\n", name);
+    snprintf(want, sizeof want,
+             "holdfast.yaml:4:14: routes[0].timeout: environment variable %.128s is not set", name);
+    expect_error(y, want);
+    snprintf(y, sizeof y, ROUTE "    timeout: ${%.129s}\n", name);
+    expect_error(y, "holdfast.yaml:4:14: routes[0].timeout: variable name in ${...} longer than "
+                    "128 characters");
+    snprintf(y, sizeof y, ROUTE "    timeout: ${%s\n", name);
+    expect_error(y, "holdfast.yaml:4:14: routes[0].timeout: variable name in ${...} longer than "
+                    "128 characters");
     expect_error(ROUTE "    timeout: ${}\n",
                  "holdfast.yaml:4:14: routes[0].timeout: invalid variable name \"\" in ${...} "
                  "(letters, digits and _, not starting with a digit)");

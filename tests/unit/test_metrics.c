@@ -1,9 +1,10 @@
 /*
  * Unit tests for src/obs/metrics.c: the exact exposition of a two-route
- * registry, exact totals from four counting threads, cumulative histogram
- * buckets with their _sum and _count, label escaping, the hf_err -> outcome
- * mapping, carrying values over a reload, and docs/metrics.md kept in step
- * with the table.  `test_metrics --write-doc docs/metrics.md` regenerates it.
+ * registry, exact totals from threads counting into owned and shared
+ * shards (and handing shards on), cumulative histogram buckets with their
+ * _sum and _count, label escaping, the hf_err -> outcome mapping, carrying
+ * values over a reload, and docs/metrics.md kept in step with the table.
+ * `test_metrics --write-doc docs/metrics.md` regenerates that file.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -434,9 +435,16 @@ static void test_render_exact(void **state)
 
 #define THREAD_ITERS 200000
 
+struct counter_arg {
+    struct hf_metrics *m;
+    pthread_barrier_t *start; /* all four start together, so they do overlap */
+};
+
 static void *count_loop(void *arg)
 {
-    struct hf_metrics *m = arg;
+    struct counter_arg *a = arg;
+    struct hf_metrics *m = a->m;
+    pthread_barrier_wait(a->start);
     for (int i = 0; i < THREAD_ITERS; i++) {
         hf_metric_inc(m, HF_M_REQUESTS_TOTAL, 1, HF_CACHE_HIT);
         hf_metric_add(m, HF_M_UPSTREAM_REQUESTS_TOTAL, 0, HF_OUTCOME_OK, 2);
@@ -446,22 +454,30 @@ static void *count_loop(void *arg)
     return NULL;
 }
 
-static void count_from_threads(unsigned nshards)
+/* Two waves of four threads: the second wave's threads take the numbers
+ * (and shards) the first gave back, and must continue from their counts. */
+static void count_from_threads(size_t nshards)
 {
     struct hf_metrics *m = NULL;
-    if (nshards == 0)
+    if (nshards == SIZE_MAX)
         assert_int_equal(hf_metrics_create(two_routes, 2, &m), HF_OK);
     else
         assert_int_equal(hf__metrics_create_shards(two_routes, 2, nshards, &m), HF_OK);
-    pthread_t t[4];
-    for (int i = 0; i < 4; i++)
-        assert_int_equal(pthread_create(&t[i], NULL, count_loop, m), 0);
-    for (int i = 0; i < 4; i++)
-        pthread_join(t[i], NULL);
+    pthread_barrier_t start;
+    struct counter_arg arg = {m, &start};
+    for (int wave = 0; wave < 2; wave++) {
+        pthread_t t[4];
+        assert_int_equal(pthread_barrier_init(&start, NULL, 4), 0);
+        for (int i = 0; i < 4; i++)
+            assert_int_equal(pthread_create(&t[i], NULL, count_loop, &arg), 0);
+        for (int i = 0; i < 4; i++)
+            pthread_join(t[i], NULL);
+        pthread_barrier_destroy(&start);
+    }
 
     char *text = render(m);
-    const uint64_t n = 4 * (uint64_t)THREAD_ITERS;
-    const uint64_t fast = 4 * (uint64_t)((THREAD_ITERS + 2) / 3); /* i % 3 == 0 */
+    const uint64_t n = 8 * (uint64_t)THREAD_ITERS;
+    const uint64_t fast = 8 * (uint64_t)((THREAD_ITERS + 2) / 3); /* i % 3 == 0 */
     assert_i64(value_of(text, "holdfast_requests_total{route=\"weather\",cache=\"hit\"}"), n);
     assert_i64(value_of(text, "holdfast_requests_total{route=\"news\",cache=\"hit\"}"), 0);
     assert_i64(value_of(text, "holdfast_upstream_requests_total{route=\"news\",outcome=\"ok\"}"),
@@ -488,17 +504,18 @@ static void count_from_threads(unsigned nshards)
     hf_metrics_destroy(&m);
 }
 
-static void test_threads_one_shard(void **state)
+static void test_threads_shared_shard(void **state)
 {
     (void)state;
-    count_from_threads(1); /* all four threads on the same lines */
+    count_from_threads(0); /* every thread adds atomically on the same lines */
 }
 
-static void test_threads_sharded(void **state)
+static void test_threads_owned_shards(void **state)
 {
     (void)state;
-    count_from_threads(4);
-    count_from_threads(0); /* the default for this machine */
+    count_from_threads(3);        /* some threads own a shard, the others share */
+    count_from_threads(8);        /* each thread owns one */
+    count_from_threads(SIZE_MAX); /* the default for this machine */
 }
 
 /* ---- histograms ---- */
@@ -667,8 +684,7 @@ static void test_create_refuses(void **state)
     assert_int_equal(hf_metrics_create(too_long, 1, &m), HF_EINVAL);
     assert_int_equal(hf_metrics_create(NULL, 1, &m), HF_EINVAL);
     assert_int_equal(hf_metrics_create(two_routes, HF_METRICS_MAX_ROUTES + 1, &m), HF_EINVAL);
-    assert_int_equal(hf__metrics_create_shards(two_routes, 2, 3, &m), HF_EINVAL);
-    assert_int_equal(hf__metrics_create_shards(two_routes, 2, 128, &m), HF_EINVAL);
+    assert_int_equal(hf__metrics_create_shards(two_routes, 2, 65, &m), HF_EINVAL);
     assert_null(m);
 
     /* The longest name, and no routes at all, are fine. */
@@ -801,13 +817,20 @@ int main(int argc, char **argv)
     argv0 = argv[0];
     if (argc == 3 && strcmp(argv[1], "--write-doc") == 0)
         return write_doc(argv[2]);
+    /* clang-format off */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_render_exact),    cmocka_unit_test(test_threads_one_shard),
-        cmocka_unit_test(test_threads_sharded), cmocka_unit_test(test_histogram_boundaries),
-        cmocka_unit_test(test_label_escaping),  cmocka_unit_test(test_label_values),
-        cmocka_unit_test(test_outcome_mapping), cmocka_unit_test(test_create_refuses),
-        cmocka_unit_test(test_render_bounded),  cmocka_unit_test(test_carry_by_name),
+        cmocka_unit_test(test_render_exact),
+        cmocka_unit_test(test_threads_shared_shard),
+        cmocka_unit_test(test_threads_owned_shards),
+        cmocka_unit_test(test_histogram_boundaries),
+        cmocka_unit_test(test_label_escaping),
+        cmocka_unit_test(test_label_values),
+        cmocka_unit_test(test_outcome_mapping),
+        cmocka_unit_test(test_create_refuses),
+        cmocka_unit_test(test_render_bounded),
+        cmocka_unit_test(test_carry_by_name),
         cmocka_unit_test(test_doc_up_to_date),
     };
+    /* clang-format on */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

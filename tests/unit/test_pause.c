@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -36,7 +37,7 @@ static int64_t pause_for(int status, const char *headers, int64_t fallback_ms,
                          enum hf_pause_reason *reason)
 {
     int64_t until = -7;
-    enum hf_pause_reason why = (enum hf_pause_reason)-1;
+    enum hf_pause_reason why = HF_PAUSE_QUOTA_HEADER; /* must be reset on "no" */
     bool yes = hf_pause_from_response(status, headers, headers != NULL ? strlen(headers) : 0, NOW,
                                       fallback_ms, &until, &why);
     if (reason != NULL)
@@ -79,8 +80,7 @@ static void test_429_precedence(void **state)
                200000);
     assert_i64(pause_for(429, "Content-Type: text/plain\r\n", 12000, NULL), 12000);
     /* an unusable header falls through to the next */
-    assert_i64(pause_for(429, "Retry-After: soon\r\nX-RateLimit-Reset: 30\r\n", 7000, NULL),
-               30000);
+    assert_i64(pause_for(429, "Retry-After: soon\r\nX-RateLimit-Reset: 30\r\n", 7000, NULL), 30000);
     assert_i64(pause_for(429, "Retry-After: -5\r\nRateLimit-Reset: 1e3\r\n", 7000, NULL), 7000);
     /* the API said "now": no pause, and the fallback does not override it */
     assert_i64(pause_for(429, "Retry-After: 0\r\n", 12000, NULL), -1);
@@ -107,17 +107,16 @@ static void test_remaining_zero(void **state)
     assert_i64(pause_for(200, "RateLimit-Remaining: 0\r\nRateLimit-Reset: 15\r\n", 0, &r), 15000);
     assert_i64(r, HF_PAUSE_QUOTA_HEADER);
     /* epoch form: until the next 00:00 UTC */
-    assert_i64(pause_for(200, "X-RateLimit-Remaining: 0\r\nX-RateLimit-Reset: 1710547200\r\n", 0,
-                         NULL),
-               12 * 3600 * 1000);
+    assert_i64(
+        pause_for(200, "X-RateLimit-Remaining: 0\r\nX-RateLimit-Reset: 1710547200\r\n", 0, NULL),
+        12 * 3600 * 1000);
     /* its own family's reset first, the other's when it is all there is */
     assert_i64(pause_for(200,
                          "RateLimit-Reset: 5\r\nX-RateLimit-Remaining: 0\r\n"
                          "X-RateLimit-Reset: 600\r\n",
                          0, NULL),
                600000);
-    assert_i64(pause_for(200, "X-RateLimit-Remaining: 0\r\nRateLimit-Reset: 5\r\n", 0, NULL),
-               5000);
+    assert_i64(pause_for(200, "X-RateLimit-Remaining: 0\r\nRateLimit-Reset: 5\r\n", 0, NULL), 5000);
     /* any status spends a request, not only 2xx */
     assert_i64(pause_for(404, "X-RateLimit-Remaining: 00\r\nX-RateLimit-Reset: 9\r\n", 0, NULL),
                9000);
@@ -177,19 +176,17 @@ static void test_garbage(void **state)
         "X-RateLimit-Reset: 1.\r\n",
         "X-RateLimit-Reset: 99999999999999999999999\r\n",
         "X-RateLimit-Reset: \r\n",
-        "X-RateLimit-Reset: 60\0hidden\r\n",
+        "X-RateLimit-Reset: 6 0\r\n",
     };
     for (size_t i = 0; i < sizeof resets / sizeof resets[0]; i++) {
         char h[256];
         snprintf(h, sizeof h, "X-RateLimit-Remaining: 0\r\n%s", resets[i]);
         int64_t p = pause_for(200, h, 12000, NULL);
-        /* only the NUL-cut one has a usable value ("60") in the bytes given */
-        if (p != -1 && !(i == 6 && p == 60000))
+        if (p != -1)
             fail_msg("paused %" PRId64 " ms for \"%s\"", p, resets[i]);
         /* a 429 with the same garbage gets the fallback */
-        snprintf(h, sizeof h, "%s", resets[i]);
-        p = pause_for(429, h, 12000, NULL);
-        if (p != 12000 && !(i == 6 && p == 60000))
+        p = pause_for(429, resets[i], 12000, NULL);
+        if (p != 12000)
             fail_msg("429 paused %" PRId64 " ms for \"%s\"", p, resets[i]);
     }
     /* bytes that are not headers at all */
@@ -207,9 +204,9 @@ static void test_cap(void **state)
     (void)state;
     /* a year (ms sent as seconds, say) is cut to the cap */
     assert_i64(pause_for(429, "Retry-After: 31536000\r\n", 0, NULL), HF_PAUSE_MAX_MS);
-    assert_i64(pause_for(200, "X-RateLimit-Remaining: 0\r\nX-RateLimit-Reset: 1900000000\r\n", 0,
-                         NULL),
-               HF_PAUSE_MAX_MS);
+    assert_i64(
+        pause_for(200, "X-RateLimit-Remaining: 0\r\nX-RateLimit-Reset: 1900000000\r\n", 0, NULL),
+        HF_PAUSE_MAX_MS);
     assert_i64(pause_for(429, NULL, INT64_MAX, NULL), HF_PAUSE_MAX_MS);
     /* a now near the end of time saturates */
     int64_t until;
@@ -291,9 +288,14 @@ static void test_pause_threads(void **state)
     }
     for (int i = 0; i < 4; i++)
         pthread_join(t[i], NULL);
+    int64_t want = 0;
+    for (int id = 0; id < 4; id++)
+        for (int i = 0; i < 10000; i++)
+            if ((i * 7 + id * 13) % 10000 > want)
+                want = (i * 7 + id * 13) % 10000;
     int64_t until;
     assert_true(hf_pause_active(&p, NOW, &until, NULL));
-    assert_i64(until, NOW + 9999);
+    assert_i64(until, NOW + want);
     hf_pause_fini(&p);
 }
 

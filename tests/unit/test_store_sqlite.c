@@ -3,7 +3,10 @@
  * what only a file brings: persistence, reading queued writes, bad files
  * (garbage, foreign, newer schema, torn, bad rows), unusable paths, a full
  * write queue, threads, two handles on one file, and the tiered store with
- * memory in front.  Every test works in its own temporary directory.
+ * memory in front.  Then the key/value table in all three stores (memory,
+ * SQLite, tiered): bounds, persistence, read-your-writes, a second handle,
+ * files from before the table existed, damaged rows.  Every test works in
+ * its own temporary directory.
  */
 #include <fcntl.h>
 #include <ftw.h>
@@ -649,6 +652,275 @@ static void test_tiered_memory_sqlite(void **state)
     hf_store_close(&t);
 }
 
+/* --- the key/value table --- */
+
+static void kv_expect(struct hf_store *s, const char *key, const char *want)
+{
+    char buf[HF_KV_VALUE_MAX];
+    hf_err e = hf_store_kv_get(s, key, buf, sizeof buf);
+    if (want == NULL) {
+        if (e != HF_NOT_FOUND)
+            fail_msg("kv %s: %s (\"%s\"), expected not found", key, hf_strerror(e), buf);
+        assert_string_equal(buf, "");
+        return;
+    }
+    if (e != HF_OK)
+        fail_msg("kv %s: %s, expected \"%s\"", key, hf_strerror(e), want);
+    assert_string_equal(buf, want);
+}
+
+/* What every store must do with keys and values, whatever it is. */
+static void kv_contract(struct hf_store *s)
+{
+    char buf[64], big[HF_KV_VALUE_MAX + 1];
+    kv_expect(s, "quota:news", NULL);
+    assert_int_equal(hf_store_kv_put(s, "quota:news", "1710460800000 1"), HF_OK);
+    kv_expect(s, "quota:news", "1710460800000 1");
+    assert_int_equal(hf_store_kv_put(s, "quota:news", "1710460800000 2"), HF_OK);
+    kv_expect(s, "quota:news", "1710460800000 2");
+    assert_int_equal(hf_store_kv_put(s, "quota:weather", ""), HF_OK);
+    kv_expect(s, "quota:weather", "");
+    kv_expect(s, "quota:news", "1710460800000 2");
+
+    /* a buffer too small is an error, never a truncated value */
+    memset(buf, 'x', sizeof buf);
+    assert_int_equal(hf_store_kv_get(s, "quota:news", buf, 15), HF_EINVAL);
+    assert_string_equal(buf, "");
+    assert_int_equal(hf_store_kv_get(s, "quota:news", buf, 16), HF_OK);
+    assert_int_equal(hf_store_kv_get(s, "quota:news", buf, 0), HF_EINVAL);
+    assert_int_equal(hf_store_kv_get(s, "quota:news", NULL, 16), HF_EINVAL);
+
+    /* bounds on keys and values */
+    memset(big, 'k', sizeof big);
+    big[HF_KV_KEY_MAX - 1] = '\0';
+    assert_int_equal(hf_store_kv_put(s, big, "longest key"), HF_OK);
+    kv_expect(s, big, "longest key");
+    big[HF_KV_KEY_MAX - 1] = 'k';
+    big[HF_KV_KEY_MAX] = '\0';
+    assert_int_equal(hf_store_kv_put(s, big, "v"), HF_EINVAL);
+    assert_int_equal(hf_store_kv_get(s, big, buf, sizeof buf), HF_EINVAL);
+    assert_int_equal(hf_store_kv_put(s, "", "v"), HF_EINVAL);
+    assert_int_equal(hf_store_kv_get(s, "", buf, sizeof buf), HF_EINVAL);
+    assert_int_equal(hf_store_kv_put(s, NULL, "v"), HF_EINVAL);
+    assert_int_equal(hf_store_kv_put(s, "k", NULL), HF_EINVAL);
+    assert_int_equal(hf_store_kv_put(NULL, "k", "v"), HF_EINVAL);
+    assert_int_equal(hf_store_kv_get(NULL, "k", buf, sizeof buf), HF_EINVAL);
+    memset(big, 'v', sizeof big);
+    big[HF_KV_VALUE_MAX - 1] = '\0';
+    assert_int_equal(hf_store_kv_put(s, "big", big), HF_OK);
+    char got[HF_KV_VALUE_MAX];
+    assert_int_equal(hf_store_kv_get(s, "big", got, sizeof got), HF_OK);
+    assert_string_equal(got, big);
+    big[HF_KV_VALUE_MAX - 1] = 'v';
+    big[HF_KV_VALUE_MAX] = '\0';
+    assert_int_equal(hf_store_kv_put(s, "big", big), HF_EINVAL);
+
+    /* the kv table is no cache: not in stats, not swept, not evicted */
+    put(s, mk("GET news /a", 0, 10, 20, "x"));
+    uint64_t removed = 0;
+    assert_int_equal(hf_store_sweep(s, 1000, &removed), HF_OK);
+    assert_int_equal(removed, 1);
+    assert_int_equal(entries(s), 0);
+    kv_expect(s, "quota:news", "1710460800000 2");
+    /* and entry keys and kv keys do not mix */
+    put(s, mk("quota:news", 0, 10, FOREVER, "an entry"));
+    kv_expect(s, "quota:news", "1710460800000 2");
+    assert_int_equal(hf_store_delete(s, "quota:news"), HF_OK);
+    kv_expect(s, "quota:news", "1710460800000 2");
+    assert_int_equal(hf_store_kv_put(s, "GET news /b", "kv"), HF_OK);
+    assert_false(has_stale(s, "GET news /b", 0));
+}
+
+static void test_kv_memory(void **state)
+{
+    (void)state;
+    struct hf_store *s = NULL;
+    assert_int_equal(hf_store_open("memory:", NULL, &s, NULL, 0), HF_OK);
+    kv_contract(s);
+    hf_store_close(&s);
+
+    /* bounded in keys: a full table refuses new keys, updates still work */
+    assert_int_equal(hf_store_open("memory:", NULL, &s, NULL, 0), HF_OK);
+    char key[32];
+    for (int i = 0; i < HF_KV_MEMORY_KEYS; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        assert_int_equal(hf_store_kv_put(s, key, "v"), HF_OK);
+    }
+    assert_int_equal(hf_store_kv_put(s, "one more", "v"), HF_STORE);
+    kv_expect(s, "one more", NULL);
+    assert_int_equal(hf_store_kv_put(s, "k17", "w"), HF_OK);
+    kv_expect(s, "k17", "w");
+    hf_store_close(&s);
+}
+
+static void test_kv_sqlite(void **state)
+{
+    struct fixture *f = *state;
+    const char *path = new_path(f, "kv.db");
+    struct hf_store *s = open_at(path, 0);
+    kv_contract(s);
+    hf_store_close(&s);
+
+    /* it survives a restart */
+    s = open_at(path, 0);
+    kv_expect(s, "quota:news", "1710460800000 2");
+    kv_expect(s, "quota:weather", "");
+    hf_store_close(&s);
+
+    /* read-your-writes while another process holds the write lock */
+    s = open_at(path, 0);
+    sqlite3 *db = raw_open(path);
+    raw_exec(db, "BEGIN IMMEDIATE");
+    assert_int_equal(hf_store_kv_put(s, "quota:news", "1710460800000 3"), HF_OK);
+    assert_int_equal(hf_store_kv_put(s, "quota:news", "1710460800000 4"), HF_OK);
+    kv_expect(s, "quota:news", "1710460800000 4");
+    assert_int_equal(hf_store_kv_put(s, "new", "queued"), HF_OK);
+    kv_expect(s, "new", "queued");
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM kv WHERE key = 'new'"), 0);
+    raw_exec(db, "ROLLBACK");
+    contract_flush(s);
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM kv WHERE key = 'new'"), 1);
+    sqlite3_close(db);
+    hf_store_close(&s);
+
+    /* the table as documented, readable with sqlite3 */
+    db = raw_open(path);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT value FROM kv WHERE key = 'quota:news'", -1, &st, NULL),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "1710460800000 4");
+    sqlite3_finalize(st);
+    assert_int_equal(raw_int(db, "PRAGMA user_version"), 1);
+    sqlite3_close(db);
+}
+
+/* A second handle on the file (another process) sees the value once the
+ * first has closed; and while both are open, once the writer flushed. */
+static void test_kv_second_handle(void **state)
+{
+    struct fixture *f = *state;
+    const char *path = new_path(f, "kv-shared.db");
+    struct hf_store *a = open_at(path, 0);
+    struct hf_store *b = open_at(path, 0);
+    assert_int_equal(hf_store_kv_put(a, "quota:news", "0 1"), HF_OK);
+    hf_store_close(&a);
+    kv_expect(b, "quota:news", "0 1");
+    assert_int_equal(hf_store_kv_put(b, "quota:news", "0 2"), HF_OK);
+    a = open_at(path, 0);
+    contract_flush(b);
+    kv_expect(a, "quota:news", "0 2");
+    hf_store_close(&a);
+    hf_store_close(&b);
+}
+
+/* A file written before the kv table existed: the table is added, nothing
+ * else changes, nothing is set aside. */
+static void test_kv_older_file(void **state)
+{
+    struct fixture *f = *state;
+    const char *path = new_path(f, "old.db");
+    struct hf_store *s = open_at(path, 0);
+    put(s, mk("GET r /1", 10, 20, FOREVER, "kept"));
+    hf_store_close(&s);
+    sqlite3 *db = raw_open(path);
+    raw_exec(db, "DROP TABLE kv");
+    sqlite3_close(db);
+
+    s = open_at(path, 0);
+    assert_int_equal(asides(path), 0);
+    assert_true(has_fresh(s, "GET r /1", 11));
+    kv_expect(s, "quota:news", NULL);
+    assert_int_equal(hf_store_kv_put(s, "quota:news", "0 7"), HF_OK);
+    hf_store_close(&s);
+    s = open_at(path, 0);
+    kv_expect(s, "quota:news", "0 7");
+    assert_int_equal(entries(s), 1);
+    hf_store_close(&s);
+
+    /* two handles on an older file: the first adds the table, the second
+     * finds it there */
+    db = raw_open(path);
+    raw_exec(db, "DROP TABLE kv");
+    sqlite3_close(db);
+    struct hf_store *a = open_at(path, 0);
+    struct hf_store *b = open_at(path, 0);
+    assert_int_equal(hf_store_kv_put(b, "x", "y"), HF_OK);
+    contract_flush(b);
+    kv_expect(a, "x", "y");
+    hf_store_close(&a);
+    hf_store_close(&b);
+}
+
+/* kv rows damaged behind the store's back read as absent, logged; the
+ * next put replaces them. */
+static void test_kv_bad_rows(void **state)
+{
+    struct fixture *f = *state;
+    const char *path = new_path(f, "kv-rows.db");
+    struct hf_store *s = open_at(path, 0);
+    assert_int_equal(hf_store_kv_put(s, "edited", "0 5"), HF_OK);
+    assert_int_equal(hf_store_kv_put(s, "typed", "0 5"), HF_OK);
+    assert_int_equal(hf_store_kv_put(s, "nul", "0 5"), HF_OK);
+    assert_int_equal(hf_store_kv_put(s, "good", "0 5"), HF_OK);
+    hf_store_close(&s);
+    sqlite3 *db = raw_open(path);
+    raw_exec(db, "UPDATE kv SET value = '0 0' WHERE key = 'edited';"
+                 "UPDATE kv SET value = 5 WHERE key = 'typed';"
+                 "UPDATE kv SET value = CAST(x'3000' AS TEXT) || 'x' WHERE key = 'nul'");
+    sqlite3_close(db);
+
+    s = open_at(path, 0);
+    logs_capture(f);
+    kv_expect(s, "edited", NULL);
+    kv_expect(s, "typed", NULL);
+    kv_expect(s, "nul", NULL);
+    kv_expect(s, "good", "0 5");
+    const char *log = logs_text(f);
+    assert_non_null(strstr(log, "kv checksum mismatch"));
+    assert_non_null(strstr(log, "bad kv value"));
+    assert_int_equal(hf_store_kv_put(s, "edited", "0 6"), HF_OK);
+    contract_flush(s);
+    kv_expect(s, "edited", "0 6");
+    hf_store_close(&s);
+    s = open_at(path, 0);
+    kv_expect(s, "edited", "0 6");
+    hf_store_close(&s);
+}
+
+static void test_kv_tiered(void **state)
+{
+    struct fixture *f = *state;
+    const char *path = new_path(f, "kv-tiered.db");
+    struct hf_store *front = NULL, *back = NULL, *t = NULL;
+    assert_int_equal(hf_store_open("memory:", NULL, &front, NULL, 0), HF_OK);
+    back = open_at(path, 0);
+    assert_int_equal(hf__store_tiered(front, back, &t), HF_OK);
+    kv_contract(t);
+    assert_int_equal(hf_store_kv_put(t, "quota:news", "5 5"), HF_OK);
+    kv_expect(front, "quota:news", "5 5");
+    kv_expect(back, "quota:news", "5 5");
+    hf_store_close(&t);
+
+    /* a restart: memory is empty, the file answers, nothing is copied */
+    assert_int_equal(hf_store_open("memory:", NULL, &front, NULL, 0), HF_OK);
+    back = open_at(path, 0);
+    assert_int_equal(hf__store_tiered(front, back, &t), HF_OK);
+    kv_expect(t, "quota:news", "5 5");
+    kv_expect(front, "quota:news", NULL);
+
+    /* another process's write to a key this one has not written shows */
+    struct hf_store *other = open_at(path, 0);
+    assert_int_equal(hf_store_kv_put(other, "quota:news", "5 6"), HF_OK);
+    hf_store_close(&other);
+    kv_expect(t, "quota:news", "5 6");
+    /* this process's own write is what it reads back */
+    assert_int_equal(hf_store_kv_put(t, "quota:news", "5 7"), HF_OK);
+    kv_expect(t, "quota:news", "5 7");
+    hf_store_close(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -666,6 +938,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_two_handles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_size_sweep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tiered_memory_sqlite, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kv_memory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kv_sqlite, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kv_second_handle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kv_older_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kv_bad_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kv_tiered, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

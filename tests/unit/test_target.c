@@ -316,7 +316,7 @@ static void test_upstream_url(void **state)
         for (size_t k = len; k < sizeof b; k++)
             assert_int_equal(b[k], 'X');
     }
-    char b[8];
+    char b[16];
     assert_int_equal(hf_http_upstream_url(NULL, "x", 1, b, sizeof b), HF_EINVAL);
     assert_int_equal(hf_http_upstream_url("https://a", NULL, 1, b, sizeof b), HF_EINVAL);
     assert_int_equal(hf_http_upstream_url("https://a", NULL, 0, b, sizeof b), HF_OK);

@@ -53,8 +53,24 @@ static void test_duration_bad(void **state)
 {
     (void)state;
     const char *bad[] = {
-        "", " ", "5x", "10 s", "-1s", "+1s", "1.5s", "s", "ms", "10S", "5mm", "1w", "5 m",
-        "1e3", "0x10", "10s ms", "forever!", "never",
+        "",
+        " ",
+        "5x",
+        "10 s",
+        "-1s",
+        "+1s",
+        "1.5s",
+        "s",
+        "ms",
+        "10S",
+        "5mm",
+        "1w",
+        "5 m",
+        "1e3",
+        "0x10",
+        "10s ms",
+        "forever!",
+        "never",
         "99999999999999999999",  /* past uint64 */
         "9223372036854776s",     /* seconds * 1000 past int64 */
         "9223372036854775807ms", /* INT64_MAX is reserved for forever */
@@ -96,9 +112,9 @@ static void test_size(void **state)
     size_ok("18446744073709551615", UINT64_MAX);
     size_ok("16777215TB", 16777215ULL << 40);
 
-    const char *bad[] = {"",   "KB", "4 KB",       "1.5MB",
-                         "-1", "1PB", "1KBB",      "x",
-                         "16777216TB", "18446744073709551616", "1e6", "4\nKB"};
+    const char *bad[] = {"",    "KB",   "4 KB", "1.5MB",      "-1",
+                         "1PB", "1KBB", "x",    "16777216TB", "18446744073709551616",
+                         "1e6", "4\nKB"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         uint64_t b = 42;
         if (hf_size_parse(bad[i], &b) != HF_EINVAL)
@@ -128,9 +144,10 @@ static void test_rate(void **state)
     rate_ok("1/1", 1, 1000);
     rate_ok("100/500ms", 100, 500);
 
-    const char *bad[] = {"",      "5",    "/1m",   "5/",     "5/0s",       "5/0",
-                         "5/forever", "5 /1m", "5/ 1m", "5/1x", "a/1m",  "-5/1m",
-                         "5/1m/2", "0/1m", "5/-1m", "99999999999999999999/1s", "5/ms5"};
+    const char *bad[] = {
+        "",      "5",    "/1m",  "5/",    "5/0s",   "5/0",  "5/forever", "5 /1m",
+        "5/ 1m", "5/1x", "a/1m", "-5/1m", "5/1m/2", "0/1m", "5/-1m",     "99999999999999999999/1s",
+        "5/ms5"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t c = 0, p = 0;
         if (hf_rate_parse(bad[i], &c, &p) != HF_EINVAL)
@@ -173,9 +190,21 @@ static void test_format(void **state)
 static void test_round_trip(void **state)
 {
     (void)state;
-    const int64_t v[] = {0,     1,        999,       1000,       1001,     59999,
-                         60000, 3599999,  3600000,   86399999,   86400000, 7 * 86400000LL,
-                         INT64_MAX - 1,   123456789, 86400000LL * 100000};
+    const int64_t v[] = {0,
+                         1,
+                         999,
+                         1000,
+                         1001,
+                         59999,
+                         60000,
+                         3599999,
+                         3600000,
+                         86399999,
+                         86400000,
+                         7 * 86400000LL,
+                         INT64_MAX - 1,
+                         123456789,
+                         86400000LL * 100000};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         char buf[32];
         int64_t back = -1;
