@@ -7,7 +7,7 @@ set -eu
 PKGS="gcc make cmake pkg-config ca-certificates
 libcurl4-openssl-dev libevent-dev libsqlite3-dev libfyaml-dev libjansson-dev
 libcmocka-dev libhiredis-dev
-varnish curl sqlite3"
+varnish curl sqlite3 clang libclang-rt-dev"
 
 missing=""
 for p in $PKGS; do

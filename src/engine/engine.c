@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cache/store_impl.h"
+#include "core/clock.h"
 #include "engine/inflight.h"
 #include "obs/log.h"
 
@@ -34,6 +35,14 @@ static void route_fini(struct hf_route *r)
     free(r->owned);
     for (size_t i = 0; i < sizeof r->arrays / sizeof r->arrays[0]; i++)
         free(r->arrays[i]);
+    if (r->state != NULL) {
+        hf_breaker_fini(&r->state->breaker);
+        hf_pause_fini(&r->state->pause);
+        if (r->state->has_bucket)
+            hf_bucket_fini(&r->state->bucket);
+        if (r->state->has_quota)
+            hf_quota_fini(&r->state->quota);
+    }
     free(r->state);
     memset(r, 0, sizeof *r);
 }
@@ -64,6 +73,23 @@ static hf_err route_copy(struct hf_route *r, const struct hf_route_config *src)
     r->cfg = *src;
     if ((r->state = calloc(1, sizeof *r->state)) == NULL)
         return HF_ENOMEM;
+    struct hf_route_state *st = r->state;
+    if (hf_breaker_init(&st->breaker, src->breaker_failures, src->breaker_cooldown_ms) ||
+        hf_pause_init(&st->pause)) {
+        free(st);
+        r->state = NULL;
+        return HF_ENOMEM;
+    }
+    if (src->rate_limit_per_ms > 0 && src->rate_limit_count > 0) {
+        if (hf_bucket_init(&st->bucket, src->rate_limit_count, src->rate_limit_per_ms,
+                           src->rate_limit_burst > 0 ? src->rate_limit_burst
+                                                     : src->rate_limit_count) == HF_OK)
+            st->has_bucket = true;
+    }
+    if (src->quota_per_ms > 0 && src->quota_count > 0) {
+        if (hf_quota_init(&st->quota, src->quota_count, src->quota_per_ms) == HF_OK)
+            st->has_quota = true;
+    }
     struct hf_route_config *c = &r->cfg;
     hf_err err = HF_ENOMEM;
     if ((src->name && !(c->name = own(r, src->name))) ||
@@ -130,6 +156,45 @@ static hf_err open_store(const struct hf_config *cfg, struct hf_store **out, cha
     return err;
 }
 
+const char *hf_route_state_name(const struct hf_route *r, int64_t now_ms)
+{
+    struct hf_route_state *st = r->state;
+    if (hf_breaker_state(&st->breaker, hf_clock_mono_ms()) != HF_BREAKER_CLOSED)
+        return "down";
+    if (hf_pause_active(&st->pause, now_ms, NULL, NULL) ||
+        (st->has_quota && hf_quota_remaining(&st->quota, now_ms) == 0))
+        return "paused";
+    return atomic_load(&st->consecutive_failures) > 0 ? "degraded" : "ok";
+}
+
+/* The quota outlives restarts: its window and count live in the store. */
+static void quota_key(const struct hf_route *r, char *buf, size_t len)
+{
+    snprintf(buf, len, "quota:%s", r->cfg.name);
+}
+
+void hf_engine_quota_save(struct hf_engine *e, const struct hf_route *r)
+{
+    if (!r->state->has_quota)
+        return;
+    int64_t start, used;
+    char key[300], val[64];
+    hf_quota_snapshot(&r->state->quota, &start, &used);
+    quota_key(r, key, sizeof key);
+    if (hf_quota_format(start, used, val, sizeof val) > 0)
+        hf_store_kv_put(e->store, key, val);
+}
+
+static void quota_load(struct hf_engine *e, struct hf_route *r)
+{
+    char key[300], val[128];
+    int64_t start, used;
+    quota_key(r, key, sizeof key);
+    if (r->state->has_quota && hf_store_kv_get(e->store, key, val, sizeof val) == HF_OK &&
+        hf_quota_parse(val, &start, &used))
+        hf_quota_restore(&r->state->quota, start, used);
+}
+
 hf_err hf_engine_create(const struct hf_config *cfg, struct hf_engine **out, char *errbuf,
                         size_t errlen)
 {
@@ -164,6 +229,8 @@ hf_err hf_engine_create(const struct hf_config *cfg, struct hf_engine **out, cha
         goto out;
     if ((err = hf_inflight_create(65536, &e->inflight)))
         goto out;
+    for (size_t i = 0; i < e->nroutes; i++)
+        quota_load(e, &e->routes[i]);
     *out = e;
     e = NULL;
 out:
@@ -193,11 +260,7 @@ const char *hf_stale_reason_name(enum hf_stale_reason r)
     return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "";
 }
 
-const char *hf_route_state_name(const struct hf_route *r, int64_t now_ms)
-{
-    (void)now_ms;
-    return atomic_load(&r->state->consecutive_failures) > 0 ? "degraded" : "ok";
-}
+
 
 const struct hf_route *hf_engine_route(const struct hf_engine *e, const char *name)
 {

@@ -20,6 +20,11 @@
 #include <holdfast/client.h>
 #include <holdfast/store.h>
 
+#include "limit/bucket.h"
+#include "limit/pause.h"
+#include "limit/quota.h"
+#include "retry/breaker.h"
+
 struct event_base;
 struct hf_upstream;
 
@@ -29,6 +34,11 @@ struct hf_route_state {
     _Atomic int64_t last_success_ms;
     _Atomic int64_t last_failure_ms;
     _Atomic int consecutive_failures;
+    struct hf_breaker breaker; /* monotonic time */
+    struct hf_bucket bucket;   /* monotonic time */
+    struct hf_quota quota;     /* wall-clock time: windows end at 00:00 UTC */
+    struct hf_pause pause;     /* wall-clock time: APIs name reset times */
+    bool has_bucket, has_quota;
 };
 
 /* A route as the engine keeps it: an owned copy of its configuration. */
@@ -53,8 +63,11 @@ struct hf_engine {
 hf_err hf_engine_create(const struct hf_config *cfg, struct hf_engine **out, char *errbuf,
                         size_t errlen);
 void hf_engine_destroy(struct hf_engine **e);
-/* "ok", "degraded" (the API is failing) or "down". */
+/* "ok", "degraded" (the API is failing), "paused" (rate limit or quota) or
+ * "down" (the breaker is open). */
 const char *hf_route_state_name(const struct hf_route *r, int64_t now_ms);
+/* Write r's quota window and count to the store (no-op without a quota). */
+void hf_engine_quota_save(struct hf_engine *e, const struct hf_route *r);
 /* Route by name, or NULL. */
 const struct hf_route *hf_engine_route(const struct hf_engine *e, const char *name);
 

@@ -226,9 +226,11 @@ static void fallback(struct hf_flow *f)
     if (f->stale != NULL && f->stale->stale_until_ms > now) {
         f->res.entry = f->stale;
         f->stale = NULL;
-        f->res.stale_reason = HF_STALE_UPSTREAM_ERROR;
+        if (f->res.stale_reason == HF_STALE_NONE)
+            f->res.stale_reason = HF_STALE_UPSTREAM_ERROR;
         HF_LOG(HF_LOG_WARN, "stale_served", HF_LS("route", f->route->cfg.name),
                HF_LS("request_id", f->request_id), HF_LI("age_s", age_s(f->res.entry, now)),
+               HF_LS("reason", hf_stale_reason_name(f->res.stale_reason)),
                HF_LS("error", hf_err_label(f->res.error)), HF_LI("attempts", f->attempts));
         finish(f, HF_SOURCE_STALE);
         return;
@@ -519,12 +521,37 @@ static void on_result(struct hf_up_result *res, void *arg)
     /* The route's health: an answer that is not a server failure counts as
      * the API working (a 404 is the API doing its job). */
     struct hf_route_state *st = f->route->state;
-    if (res->err == HF_OK && res->status < 500 && res->status != 429) {
+    bool ok = res->err == HF_OK && res->status < 500 && res->status != 429;
+    if (ok) {
         atomic_store(&st->last_success_ms, now_wall);
         atomic_store(&st->consecutive_failures, 0);
     } else {
         atomic_store(&st->last_failure_ms, now_wall);
         atomic_fetch_add(&st->consecutive_failures, 1);
+    }
+    switch (hf_breaker_record(&st->breaker, ok, hf_clock_mono_ms())) {
+    case HF_BREAKER_EV_OPEN:
+    case HF_BREAKER_EV_REOPEN:
+        HF_LOG(HF_LOG_ERROR, "breaker_open", HF_LS("route", rc->name),
+               HF_LS("request_id", f->request_id), HF_LI("cooldown_ms", rc->breaker_cooldown_ms),
+               HF_LS("error", hf_err_label(res->err ? res->err : status_error(res->status))));
+        break;
+    case HF_BREAKER_EV_CLOSE:
+        HF_LOG(HF_LOG_INFO, "breaker_close", HF_LS("route", rc->name),
+               HF_LS("request_id", f->request_id));
+        break;
+    default:
+        break;
+    }
+    if (res->err == HF_OK) {
+        int64_t until;
+        enum hf_pause_reason pr;
+        if (hf_pause_from_response(res->status, res->headers.ptr, res->headers.len, now_wall,
+                                   rc->retry.rate_interval_ms, &until, &pr) &&
+            hf_pause_until(&st->pause, until, pr))
+            HF_LOG(HF_LOG_WARN, "rate_limited", HF_LS("route", rc->name),
+                   HF_LS("request_id", f->request_id), HF_LS("reason", hf_pause_reason_label(pr)),
+                   HF_LI("paused_ms", until - now_wall));
     }
     int64_t wait = server_wait_ms(res, now_wall);
     struct hf_retry_decision d =
@@ -572,9 +599,103 @@ static void on_result(struct hf_up_result *res, void *arg)
     fallback(f);
 }
 
+/*
+ * May an attempt go to the API now?  The route's pause (a 429 or a spent
+ * API quota), its breaker, its token bucket and its daily quota, in that
+ * order (docs/internals/limits.md), so nothing is spent on a request that is
+ * then refused.  true: go.  false: *why says what stopped it; *wait_ms > 0
+ * asks the caller to try again after that long (a token comes soon and there
+ * is nothing else to serve), otherwise the request falls back.
+ */
+static bool gate(struct hf_flow *f, hf_err *why, enum hf_stale_reason *reason, int64_t *wait_ms)
+{
+    struct hf_route_state *st = f->route->state;
+    const struct hf_route_config *rc = &f->route->cfg;
+    int64_t wall = hf_clock_wall_ms(), mono = hf_clock_mono_ms(), until;
+    *wait_ms = 0;
+    if (hf_pause_active(&st->pause, wall, &until, NULL)) {
+        *why = HF_RATE_LIMITED;
+        *reason = HF_STALE_RATE_LIMITED;
+        f->res.retry_after_s = (until - wall + 999) / 1000;
+        return false;
+    }
+    if (hf_breaker_state(&st->breaker, mono) == HF_BREAKER_OPEN) {
+        *why = HF_CIRCUIT_OPEN;
+        *reason = HF_STALE_BREAKER_OPEN;
+        f->res.retry_after_s = (hf_breaker_open_until(&st->breaker) - mono + 999) / 1000;
+        return false;
+    }
+    int64_t tok_wait = 0;
+    if (st->has_bucket && !hf_bucket_take(&st->bucket, mono, &tok_wait)) {
+        *why = HF_RATE_LIMITED;
+        *reason = HF_STALE_RATE_LIMITED;
+        f->res.retry_after_s = (tok_wait + 999) / 1000;
+        /* With no copy to serve, wait for the token if the deadline (or,
+         * without one, the attempt timeout) allows. */
+        int64_t budget = rc->retry.deadline_ms > 0
+                             ? f->started_mono + rc->retry.deadline_ms - mono
+                             : (rc->timeout_ms > 0 ? rc->timeout_ms : 10000);
+        if (f->stale == NULL && tok_wait <= budget)
+            *wait_ms = tok_wait > 0 ? tok_wait : 1;
+        return false;
+    }
+    if (st->has_quota && !hf_quota_take(&st->quota, wall)) {
+        if (st->has_bucket)
+            hf_bucket_refund(&st->bucket);
+        *why = HF_QUOTA_SPENT;
+        *reason = HF_STALE_QUOTA_SPENT;
+        f->res.retry_after_s = (hf_quota_reset_at(&st->quota, wall) - wall + 999) / 1000;
+        return false;
+    }
+    if (!hf_breaker_allow(&st->breaker, mono)) {
+        if (st->has_bucket)
+            hf_bucket_refund(&st->bucket);
+        if (st->has_quota)
+            hf_quota_refund(&st->quota, wall);
+        *why = HF_CIRCUIT_OPEN;
+        *reason = HF_STALE_BREAKER_OPEN;
+        f->res.retry_after_s = (hf_breaker_open_until(&st->breaker) - mono + 999) / 1000;
+        return false;
+    }
+    if (st->has_quota)
+        hf_engine_quota_save(f->loop->engine, f->route);
+    return true;
+}
+
+static void wait_then_attempt(struct hf_flow *f, int64_t wait_ms)
+{
+    if (f->timer == NULL && (f->timer = evtimer_new(f->loop->base, timer_cb, f)) == NULL) {
+        fallback(f);
+        return;
+    }
+    struct timeval tv = {(time_t)(wait_ms / 1000), (suseconds_t)(wait_ms % 1000) * 1000};
+    if (evtimer_add(f->timer, &tv) != 0)
+        fallback(f);
+}
+
 static void attempt(struct hf_flow *f)
 {
     const struct hf_route_config *rc = &f->route->cfg;
+    hf_err why;
+    enum hf_stale_reason reason;
+    int64_t wait;
+    if (!gate(f, &why, &reason, &wait)) {
+        if (wait > 0) {
+            wait_then_attempt(f, wait);
+            return;
+        }
+        if (f->attempts == 0) {
+            /* nothing was sent: say why, and serve the copy without forwarding */
+            f->res.error = why;
+            f->res.stale_reason = reason;
+            snprintf(f->res.detail, sizeof f->res.detail, "%s", hf_strerror(why));
+        }
+        HF_LOG(HF_LOG_INFO, "blocked", HF_LS("route", rc->name),
+               HF_LS("request_id", f->request_id), HF_LS("reason", hf_err_label(why)),
+               HF_LI("retry_after_s", f->res.retry_after_s));
+        fallback(f);
+        return;
+    }
     int64_t timeout = rc->timeout_ms > 0 ? rc->timeout_ms : 10000;
     if (rc->retry.deadline_ms > 0) {
         int64_t left = f->started_mono + rc->retry.deadline_ms - hf_clock_mono_ms();

@@ -198,14 +198,22 @@ static inline void count(const struct hf_metrics *m, size_t i, uint64_t n)
     }
 }
 
-static inline size_t series(const struct hf_metrics *m, enum hf_metric id, size_t obj,
-                            unsigned label, enum hf_m_type type)
+/*
+ * The first slot of a series in *i.  A wrong id, type, obj or label is the
+ * caller's bug: it fails the assert, and where asserts are compiled out the
+ * count is dropped rather than written out of bounds.
+ */
+static inline bool series(const struct hf_metrics *m, enum hf_metric id, size_t obj, unsigned label,
+                          enum hf_m_type type, size_t *i)
 {
-    (void)type; /* with NDEBUG */
-    assert((unsigned)id < HF__M_MAX && descs[id].type == type);
+    bool ok = (unsigned)id < HF__M_MAX && descs[id].type == type && obj < m->layout[id].nobj &&
+              label < m->layout[id].nlabel;
+    assert(ok);
+    if (!ok)
+        return false;
     const struct layout *l = &m->layout[id];
-    assert(obj < l->nobj && label < l->nlabel);
-    return l->off + (obj * l->nlabel + label) * l->width;
+    *i = l->off + (obj * l->nlabel + label) * l->width;
+    return true;
 }
 
 static size_t scope_count(enum hf_m_scope scope, size_t nroutes)
@@ -330,7 +338,8 @@ void hf_metrics_destroy(struct hf_metrics **mp)
 void hf_metrics_show_tier(struct hf_metrics *m, enum hf_m_tier t)
 {
     assert((unsigned)t < HF__TIER_MAX);
-    atomic_fetch_or_explicit(&m->shown_tiers, 1u << t, memory_order_relaxed);
+    if ((unsigned)t < HF__TIER_MAX)
+        atomic_fetch_or_explicit(&m->shown_tiers, 1u << t, memory_order_relaxed);
 }
 
 long hf_metrics_route_index(const struct hf_metrics *m, const char *name)
@@ -346,33 +355,39 @@ long hf_metrics_route_index(const struct hf_metrics *m, const char *name)
 
 void hf_metric_inc(struct hf_metrics *m, enum hf_metric id, size_t obj, unsigned label)
 {
-    size_t i = series(m, id, obj, label, HF_MT_COUNTER);
-    count(m, i, 1);
+    size_t i;
+    if (series(m, id, obj, label, HF_MT_COUNTER, &i))
+        count(m, i, 1);
 }
 
 void hf_metric_add(struct hf_metrics *m, enum hf_metric id, size_t obj, unsigned label, uint64_t n)
 {
-    size_t i = series(m, id, obj, label, HF_MT_COUNTER);
-    count(m, i, n);
+    size_t i;
+    if (series(m, id, obj, label, HF_MT_COUNTER, &i))
+        count(m, i, n);
 }
 
 void hf_metric_set(struct hf_metrics *m, enum hf_metric id, size_t obj, unsigned label, int64_t v)
 {
-    size_t i = series(m, id, obj, label, HF_MT_GAUGE);
-    atomic_store_explicit(&m->gauges[i], v, memory_order_relaxed);
+    size_t i;
+    if (series(m, id, obj, label, HF_MT_GAUGE, &i))
+        atomic_store_explicit(&m->gauges[i], v, memory_order_relaxed);
 }
 
 void hf_metric_gauge_add(struct hf_metrics *m, enum hf_metric id, size_t obj, unsigned label,
                          int64_t delta)
 {
-    size_t i = series(m, id, obj, label, HF_MT_GAUGE);
-    atomic_fetch_add_explicit(&m->gauges[i], delta, memory_order_relaxed);
+    size_t i;
+    if (series(m, id, obj, label, HF_MT_GAUGE, &i))
+        atomic_fetch_add_explicit(&m->gauges[i], delta, memory_order_relaxed);
 }
 
 void hf_metric_observe_us(struct hf_metrics *m, enum hf_metric id, size_t obj, unsigned label,
                           uint64_t us)
 {
-    size_t i = series(m, id, obj, label, HF_MT_HISTOGRAM);
+    size_t i;
+    if (!series(m, id, obj, label, HF_MT_HISTOGRAM, &i))
+        return;
     const struct bucketset *b = &bucketsets[descs[id].buckets];
     /* Linear: a dozen bounds, and most requests stop at the first ones. */
     unsigned k = 0;
@@ -442,6 +457,8 @@ void hf_metrics_carry(struct hf_metrics *to, const struct hf_metrics *from)
     int32_t map[HF_METRICS_MAX_ROUTES]; /* from's route index -> to's, or -1 */
     for (size_t r = 0; r < from->nroutes; r++)
         map[r] = (int32_t)hf_metrics_route_index(to, from->routes[r]);
+    /* Counts go into to's shared shard: atomic adds, safe while threads count. */
+    _Atomic uint64_t *shared = to->slots + to->nshards * to->stride;
 
     for (unsigned id = 0; id < HF__M_MAX; id++) {
         const struct layout *lf = &from->layout[id], *lt = &to->layout[id];
@@ -452,15 +469,13 @@ void hf_metrics_carry(struct hf_metrics *to, const struct hf_metrics *from)
                 continue;
             size_t fi = lf->off + o * n, ti = lt->off + (size_t)ot * n;
             for (size_t k = 0; k < n; k++) {
-                if (descs[id].type == HF_MT_GAUGE)
-                    atomic_store_explicit(
-                        &to->gauges[ti + k],
-                        atomic_load_explicit(&from->gauges[fi + k], memory_order_relaxed),
-                        memory_order_relaxed);
-                else
-                    /* into the shared shard: safe while threads count */
-                    atomic_fetch_add_explicit(&to->slots[to->nshards * to->stride + ti + k],
-                                              sum_shards(from, fi + k), memory_order_relaxed);
+                if (descs[id].type == HF_MT_GAUGE) {
+                    int64_t v = atomic_load_explicit(&from->gauges[fi + k], memory_order_relaxed);
+                    atomic_store_explicit(&to->gauges[ti + k], v, memory_order_relaxed);
+                } else {
+                    atomic_fetch_add_explicit(&shared[ti + k], sum_shards(from, fi + k),
+                                              memory_order_relaxed);
+                }
             }
         }
     }
