@@ -18,14 +18,49 @@
 #include "core/clock.h"
 #include "engine/engine.h"
 #include "http/cache_key.h"
+#include "core/buf.h"
 #include "obs/log.h"
+#include "obs/metrics.h"
 #include "proxy/proxy_impl.h"
+
+#define ALERT_CHECK_MS 1000
 
 struct hf_admin {
     struct evhttp *http;
     struct evhttp_bound_socket *bound;
     struct hf_engine *engine;
+    int64_t degraded_after_ms; /* 0: no alerts */
+    struct event *tick;
+    bool *alerted;             /* per route: an alert is out for its current degradation */
 };
+
+/*
+ * Sustained degraded mode is worth a person's attention, a single retry is
+ * not: once a route has been degraded for degraded_after, one `alert` line
+ * (level error); when it recovers, one more.
+ */
+static void alert_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct hf_admin *a = arg;
+    int64_t now = hf_clock_wall_ms();
+    for (size_t i = 0; i < a->engine->nroutes; i++) {
+        const struct hf_route *r = &a->engine->routes[i];
+        int64_t since = atomic_load(&r->state->degraded_since_ms);
+        if (since != 0 && !a->alerted[i] && now - since >= a->degraded_after_ms) {
+            a->alerted[i] = true;
+            HF_LOG(HF_LOG_ERROR, "alert", HF_LS("route", r->cfg.name),
+                   HF_LS("state", "degraded"), HF_LI("degraded_s", (now - since) / 1000),
+                   HF_LI("consecutive_failures", atomic_load(&r->state->consecutive_failures)),
+                   HF_LS("detail", "the API has been failing; clients get stale copies or errors"));
+        } else if (since == 0 && a->alerted[i]) {
+            a->alerted[i] = false;
+            HF_LOG(HF_LOG_ERROR, "alert", HF_LS("route", r->cfg.name), HF_LS("state", "recovered"),
+                   HF_LS("detail", "the API answers again"));
+        }
+    }
+}
 
 static void reply(struct evhttp_request *req, int status, const char *type, const char *body,
                   size_t len)
@@ -72,26 +107,78 @@ static json_t *time_or_null(int64_t ms)
     return json_string(buf);
 }
 
+/* Gauges are read from the engine's state when someone looks. */
+static void refresh_gauges(struct hf_admin *a)
+{
+    struct hf_metrics *m = a->engine->metrics;
+    int64_t wall = hf_clock_wall_ms(), mono = hf_clock_mono_ms();
+    for (size_t i = 0; i < a->engine->nroutes; i++) {
+        struct hf_route_state *st = a->engine->routes[i].state;
+        enum hf_breaker_state bs = hf_breaker_state(&st->breaker, mono);
+        bool quota_spent = st->has_quota && hf_quota_remaining(&st->quota, wall) == 0;
+        int64_t since = atomic_load(&st->degraded_since_ms);
+        hf_metric_set(m, HF_M_BREAKER_STATE, i, 0,
+                      bs == HF_BREAKER_OPEN ? 1 : bs == HF_BREAKER_HALF_OPEN ? 2 : 0);
+        hf_metric_set(m, HF_M_ROUTE_PAUSED, i, 0,
+                      hf_pause_active(&st->pause, wall, NULL, NULL) || quota_spent);
+        hf_metric_set(m, HF_M_QUOTA_REMAINING, i, 0,
+                      st->has_quota ? hf_quota_remaining(&st->quota, wall) : -1);
+        hf_metric_set(m, HF_M_DEGRADED, i, 0, since != 0);
+        hf_metric_set(m, HF_M_DEGRADED_SINCE, i, 0, since / 1000);
+    }
+    struct hf_store_stats ss;
+    hf_store_stats(a->engine->store, &ss);
+    hf_metric_set(m, HF_M_CACHE_ENTRIES, HF_TIER_MEMORY, 0, (int64_t)ss.entries);
+    hf_metric_set(m, HF_M_CACHE_BYTES, HF_TIER_MEMORY, 0, (int64_t)ss.bytes);
+}
+
+static void metrics(struct hf_admin *a, struct evhttp_request *req)
+{
+    refresh_gauges(a);
+    struct hf_buf b;
+    hf_buf_init(&b, 64u << 20);
+    if (hf_metrics_render(a->engine->metrics, &b) != HF_OK) {
+        hf_buf_fini(&b);
+        evhttp_send_error(req, 500, NULL);
+        return;
+    }
+    reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.ptr ? b.ptr : "", b.len);
+    hf_buf_fini(&b);
+}
+
 static void health(struct hf_admin *a, struct evhttp_request *req)
 {
     json_t *routes = json_object();
     size_t down = 0, degraded = 0;
+    int64_t wall = hf_clock_wall_ms(), mono = hf_clock_mono_ms();
     for (size_t i = 0; i < a->engine->nroutes; i++) {
         const struct hf_route *r = &a->engine->routes[i];
-        const char *state = hf_route_state_name(r, hf_clock_wall_ms());
+        struct hf_route_state *st = r->state;
+        const char *state = hf_route_state_name(r, wall);
         if (strcmp(state, "down") == 0)
             down++;
         else if (strcmp(state, "ok") != 0)
             degraded++;
         json_t *o = json_object();
         json_object_set_new(o, "state", json_string(state));
-        json_object_set_new(o, "last_success",
-                            time_or_null(atomic_load(&r->state->last_success_ms)));
+        json_object_set_new(o, "last_success", time_or_null(atomic_load(&st->last_success_ms)));
         json_object_set_new(o, "consecutive_failures",
-                            json_integer(atomic_load(&r->state->consecutive_failures)));
-        json_object_set_new(o, "breaker", json_string("closed"));
-        json_object_set_new(o, "paused_until", json_null());
-        json_object_set_new(o, "quota_left", json_null());
+                            json_integer(atomic_load(&st->consecutive_failures)));
+        enum hf_breaker_state bs = hf_breaker_state(&st->breaker, mono);
+        json_object_set_new(o, "breaker", json_string(hf_breaker_state_label(bs)));
+        int64_t until = 0;
+        enum hf_pause_reason pr = HF_PAUSE_NONE;
+        if (hf_pause_active(&st->pause, wall, &until, &pr)) {
+            json_object_set_new(o, "paused_until", time_or_null(until));
+            json_object_set_new(o, "paused_because", json_string(hf_pause_reason_label(pr)));
+        } else {
+            json_object_set_new(o, "paused_until", json_null());
+        }
+        json_object_set_new(o, "quota_left",
+                            st->has_quota ? json_integer(hf_quota_remaining(&st->quota, wall))
+                                          : json_null());
+        json_object_set_new(o, "degraded_since",
+                            time_or_null(atomic_load(&st->degraded_since_ms)));
         json_object_set_new(routes, r->cfg.name, o);
     }
     const char *overall = a->engine->nroutes > 0 && down == a->engine->nroutes ? "down"
@@ -149,7 +236,7 @@ static void handle(struct evhttp_request *req, void *arg)
     if (plen == 7 && strncmp(uri, "/health", 7) == 0 && cmd == EVHTTP_REQ_GET) {
         health(a, req);
     } else if (plen == 8 && strncmp(uri, "/metrics", 8) == 0 && cmd == EVHTTP_REQ_GET) {
-        reply(req, 200, "text/plain; version=0.0.4", "", 0);
+        metrics(a, req);
     } else if (plen == 6 && strncmp(uri, "/purge", 6) == 0) {
         if (cmd != EVHTTP_REQ_POST) {
             reply(req, 405, "text/plain", "use POST\n", 9);
@@ -162,20 +249,35 @@ static void handle(struct evhttp_request *req, void *arg)
 }
 
 hf_err hf_admin_start(struct event_base *base, struct hf_engine *engine, const char *addr,
-                      struct hf_admin **out, char *errbuf, size_t errlen)
+                      int64_t degraded_after_ms, struct hf_admin **out, char *errbuf,
+                      size_t errlen)
 {
     struct hf_admin *a = calloc(1, sizeof *a);
     if (a == NULL)
         return HF_ENOMEM;
     a->engine = engine;
+    a->degraded_after_ms = degraded_after_ms;
+    if (degraded_after_ms > 0) {
+        a->alerted = calloc(engine->nroutes + 1, sizeof *a->alerted);
+        a->tick = event_new(base, -1, EV_PERSIST, alert_tick, a);
+        struct timeval tv = {ALERT_CHECK_MS / 1000, (ALERT_CHECK_MS % 1000) * 1000};
+        if (a->alerted == NULL || a->tick == NULL || event_add(a->tick, &tv) != 0) {
+            hf_admin_stop(&a);
+            return HF_ENOMEM;
+        }
+    }
+    if (strcmp(addr, "none") == 0) {
+        *out = a; /* alerts without a listener */
+        return HF_OK;
+    }
     int fd = hf__listen_socket(addr, false, errbuf, errlen);
     if (fd < 0) {
-        free(a);
+        hf_admin_stop(&a);
         return HF_CONFIG;
     }
     if ((a->http = hf__new_http(base, fd, handle, a, &a->bound)) == NULL) {
         close(fd);
-        free(a);
+        hf_admin_stop(&a);
         return HF_ENOMEM;
     }
     *out = a;
@@ -187,7 +289,11 @@ void hf_admin_stop(struct hf_admin **ap)
     struct hf_admin *a = *ap;
     if (a == NULL)
         return;
-    evhttp_free(a->http);
+    if (a->http != NULL)
+        evhttp_free(a->http);
+    if (a->tick != NULL)
+        event_free(a->tick);
+    free(a->alerted);
     free(a);
     *ap = NULL;
 }

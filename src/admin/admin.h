@@ -7,6 +7,7 @@
 #define HF_ADMIN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <holdfast/error.h>
 
@@ -14,8 +15,11 @@ struct event_base;
 struct hf_engine;
 struct hf_admin;
 
+/* Serve the admin endpoints on addr ("none": no listener) and, when
+ * degraded_after_ms > 0, log an `alert` when a route stays degraded that long. */
 hf_err hf_admin_start(struct event_base *base, struct hf_engine *engine, const char *addr,
-                      struct hf_admin **out, char *errbuf, size_t errlen);
+                      int64_t degraded_after_ms, struct hf_admin **out, char *errbuf,
+                      size_t errlen);
 void hf_admin_stop(struct hf_admin **a);
 
 #endif

@@ -19,6 +19,13 @@ int64_t hf_clock_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t hf_clock_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 /* splitmix64 over a per-thread state seeded from the clocks and the state's
  * own address: cheap, lock-free, and plenty for spreading retries apart. */
 uint64_t hf_random64(void)

@@ -11,6 +11,8 @@
 int64_t hf_clock_wall_ms(void);
 /* Monotonic clock, ms: deadlines and timers within one process. */
 int64_t hf_clock_mono_ms(void);
+/* Monotonic clock, µs: durations for histograms. */
+int64_t hf_clock_mono_us(void);
 /* A uniformly distributed 64-bit random value (for jitter; not for secrets). */
 uint64_t hf_random64(void);
 

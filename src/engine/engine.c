@@ -12,6 +12,7 @@
 #include "cache/store_impl.h"
 #include "core/clock.h"
 #include "engine/inflight.h"
+#include "obs/metrics.h"
 #include "obs/log.h"
 
 static char *own(struct hf_route *r, const char *s)
@@ -219,6 +220,7 @@ hf_err hf_engine_create(const struct hf_config *cfg, struct hf_engine **out, cha
         }
         if ((err = route_copy(&e->routes[i], rc)))
             goto out;
+        e->routes[i].index = i;
         e->nroutes++;
         if (!rc->tls_verify)
             HF_LOG(HF_LOG_WARN, "tls_verify_off", HF_LS("route", rc->name),
@@ -231,6 +233,16 @@ hf_err hf_engine_create(const struct hf_config *cfg, struct hf_engine **out, cha
         goto out;
     for (size_t i = 0; i < e->nroutes; i++)
         quota_load(e, &e->routes[i]);
+    {
+        const char *names[1024];
+        size_t n = e->nroutes < 1024 ? e->nroutes : 1024;
+        for (size_t i = 0; i < n; i++)
+            names[i] = e->routes[i].cfg.name;
+        if ((err = hf_metrics_create(names, n, &e->metrics))) {
+            snprintf(errbuf, errlen, "cannot create the metrics registry");
+            goto out;
+        }
+    }
     *out = e;
     e = NULL;
 out:
@@ -245,6 +257,7 @@ void hf_engine_destroy(struct hf_engine **ep)
         return;
     hf_store_close(&e->store);
     hf_inflight_destroy(&e->inflight);
+    hf_metrics_destroy(&e->metrics);
     for (size_t i = 0; i < e->nroutes; i++)
         route_fini(&e->routes[i]);
     free(e->routes);

@@ -34,6 +34,7 @@ struct hf_route_state {
     _Atomic int64_t last_success_ms;
     _Atomic int64_t last_failure_ms;
     _Atomic int consecutive_failures;
+    _Atomic int64_t degraded_since_ms; /* first failure of the current run of them; 0: healthy */
     struct hf_breaker breaker; /* monotonic time */
     struct hf_bucket bucket;   /* monotonic time */
     struct hf_quota quota;     /* wall-clock time: windows end at 00:00 UTC */
@@ -44,6 +45,7 @@ struct hf_route_state {
 /* A route as the engine keeps it: an owned copy of its configuration. */
 struct hf_route {
     struct hf_route_state *state;
+    size_t index;               /* position in the engine's routes: the metrics' route */
     struct hf_route_config cfg; /* every pointer in cfg points into memory owned here */
     char **owned;               /* strings to free */
     size_t nowned;
@@ -51,6 +53,7 @@ struct hf_route {
 };
 
 struct hf_inflight;
+struct hf_metrics;
 
 struct hf_engine {
     struct hf_route *routes;
@@ -58,6 +61,7 @@ struct hf_engine {
     struct hf_route default_route; /* for hf_request() on a client without routes */
     struct hf_store *store;
     struct hf_inflight *inflight;  /* keys being fetched now, and their waiters */
+    struct hf_metrics *metrics;    /* route i of the registry is routes[i] */
 };
 
 hf_err hf_engine_create(const struct hf_config *cfg, struct hf_engine **out, char *errbuf,

@@ -30,6 +30,7 @@
 #include "http/freshness.h"
 #include "http/headers.h"
 #include "obs/log.h"
+#include "obs/metrics.h"
 #include "upstream/upstream.h"
 
 #define FLOW_MAGIC 0x666c6f77u   /* "flow" */
@@ -70,6 +71,18 @@ struct hf_flow {
 
 static void attempt(struct hf_flow *f);
 static int64_t age_s(const struct hf_entry *e, int64_t now_ms);
+
+/* Count into the route's series; the built-in route of hf_request() has none. */
+static bool counted(const struct hf_flow_loop *l, const struct hf_route *r)
+{
+    return l->engine->metrics != NULL && r != &l->engine->default_route;
+}
+
+/* engine.h's stale reasons are the metric's, shifted by one (NONE). */
+static unsigned stale_label(enum hf_stale_reason r)
+{
+    return r > HF_STALE_NONE ? (unsigned)r - 1 : 0;
+}
 
 /* --- life cycle ------------------------------------------------------------ */
 
@@ -183,6 +196,9 @@ static void budget_cb(evutil_socket_t fd, short what, void *arg)
                                .retry_after_s = -1,
                                .stale_reason = HF_STALE_LATENCY_BUDGET};
     snprintf(r.detail, sizeof r.detail, "no answer from the API within latency_budget");
+    if (counted(f->loop, f->route))
+        hf_metric_inc(f->loop->engine->metrics, HF_M_STALE_SERVED_TOTAL, f->route->index,
+                      stale_label(HF_STALE_LATENCY_BUDGET));
     HF_LOG(HF_LOG_WARN, "stale_served", HF_LS("route", f->route->cfg.name),
            HF_LS("request_id", f->request_id), HF_LI("age_s", r.age_s),
            HF_LS("reason", "latency-budget"));
@@ -228,6 +244,9 @@ static void fallback(struct hf_flow *f)
         f->stale = NULL;
         if (f->res.stale_reason == HF_STALE_NONE)
             f->res.stale_reason = HF_STALE_UPSTREAM_ERROR;
+        if (counted(f->loop, f->route))
+            hf_metric_inc(f->loop->engine->metrics, HF_M_STALE_SERVED_TOTAL, f->route->index,
+                          stale_label(f->res.stale_reason));
         HF_LOG(HF_LOG_WARN, "stale_served", HF_LS("route", f->route->cfg.name),
                HF_LS("request_id", f->request_id), HF_LI("age_s", age_s(f->res.entry, now)),
                HF_LS("reason", hf_stale_reason_name(f->res.stale_reason)),
@@ -522,12 +541,28 @@ static void on_result(struct hf_up_result *res, void *arg)
      * the API working (a 404 is the API doing its job). */
     struct hf_route_state *st = f->route->state;
     bool ok = res->err == HF_OK && res->status < 500 && res->status != 429;
+    if (counted(f->loop, f->route)) {
+        struct hf_metrics *m = f->loop->engine->metrics;
+        hf_metric_inc(m, HF_M_UPSTREAM_REQUESTS_TOTAL, f->route->index,
+                      hf_metric_outcome(res->err, res->status));
+        hf_metric_observe_us(m, HF_M_UPSTREAM_DURATION, f->route->index, 0,
+                             res->elapsed_ms > 0 ? (uint64_t)res->elapsed_ms * 1000 : 0);
+    }
     if (ok) {
         atomic_store(&st->last_success_ms, now_wall);
         atomic_store(&st->consecutive_failures, 0);
+        int64_t since = atomic_exchange(&st->degraded_since_ms, 0);
+        if (since != 0)
+            HF_LOG(HF_LOG_INFO, "degraded_exit", HF_LS("route", rc->name),
+                   HF_LI("degraded_s", (now_wall - since) / 1000));
     } else {
         atomic_store(&st->last_failure_ms, now_wall);
         atomic_fetch_add(&st->consecutive_failures, 1);
+        int64_t zero = 0;
+        if (atomic_compare_exchange_strong(&st->degraded_since_ms, &zero, now_wall))
+            HF_LOG(HF_LOG_WARN, "degraded_enter", HF_LS("route", rc->name),
+                   HF_LS("request_id", f->request_id),
+                   HF_LS("error", hf_err_label(res->err ? res->err : status_error(res->status))));
     }
     switch (hf_breaker_record(&st->breaker, ok, hf_clock_mono_ms())) {
     case HF_BREAKER_EV_OPEN:
@@ -577,6 +612,8 @@ static void on_result(struct hf_up_result *res, void *arg)
         }
         break;
     case HF_RETRY_WAIT: {
+        if (counted(f->loop, f->route))
+            hf_metric_inc(f->loop->engine->metrics, HF_M_RETRIES_TOTAL, f->route->index, 0);
         HF_LOG(HF_LOG_WARN, "retry", HF_LS("route", rc->name), HF_LS("request_id", f->request_id),
                HF_LI("attempt", f->attempts), HF_LS("error", hf_err_label(f->res.error)),
                HF_LI("status", f->res.error_status), HF_LI("wait_ms", d.wait_ms));
@@ -589,6 +626,9 @@ static void on_result(struct hf_up_result *res, void *arg)
     }
     case HF_RETRY_EXHAUSTED:
     case HF_RETRY_OUT_OF_TIME:
+        if (counted(f->loop, f->route))
+            hf_metric_inc(f->loop->engine->metrics, HF_M_RETRY_EXHAUSTED_TOTAL, f->route->index,
+                          0);
         HF_LOG(HF_LOG_WARN, "retry_exhausted", HF_LS("route", rc->name),
                HF_LS("request_id", f->request_id), HF_LI("attempts", f->attempts),
                HF_LS("error", hf_err_label(f->res.error)), HF_LI("status", f->res.error_status),
@@ -844,6 +884,8 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
         }
         switch (hf_inflight_join(loop->engine->inflight, key, &w->link)) {
         case HF_JOIN_WAITER:
+            if (counted(loop, req->route))
+                hf_metric_inc(loop->engine->metrics, HF_M_COALESCED_TOTAL, req->route->index, 0);
             hf_entry_release(&stale);
             return HF_OK; /* w belongs to the leader's list until it wakes */
         case HF_JOIN_LEADER:

@@ -40,6 +40,7 @@
 #include "engine/engine.h"
 #include "http/headers.h"
 #include "obs/log.h"
+#include "obs/metrics.h"
 #include "proxy/proxy_impl.h"
 #include "upstream/upstream.h"
 
@@ -55,7 +56,7 @@ struct preq {
     struct evhttp_request *req;
     struct worker *w;
     const struct hf_route *route;
-    int64_t started_mono;
+    int64_t started_us; /* monotonic */
     bool head;
     char method[16];
     char request_id[72];
@@ -182,14 +183,23 @@ static void entry_unref_cb(const void *data, size_t len, void *arg)
 
 /* --- answering ------------------------------------------------------------- */
 
-static void log_request(struct preq *p, int status, const char *cache,
+static void log_request(struct preq *p, int status, enum hf_m_cache cache,
                         const struct hf_flow_result *r)
 {
     const char *route = p->route ? p->route->cfg.name : NULL;
-    int64_t ms = hf_clock_mono_ms() - p->started_mono;
+    int64_t us = hf_clock_mono_us() - p->started_us;
+    int64_t ms = us / 1000;
+    struct hf_metrics *m = p->w->fl.engine->metrics;
+    if (p->route != NULL && m != NULL) {
+        hf_metric_inc(m, HF_M_REQUESTS_TOTAL, p->route->index, cache);
+        hf_metric_observe_us(m, HF_M_REQUEST_DURATION, p->route->index, cache,
+                             us > 0 ? (uint64_t)us : 0);
+    }
+    if (!hf_log_enabled(HF_LOG_INFO))
+        return;
     HF_LOG(HF_LOG_INFO, "request", HF_LS("route", route), HF_LS("request_id", p->request_id),
            HF_LS("method", p->method), HF_LS("path", p->path), HF_LI("status", status),
-           HF_LS("cache", cache), HF_LI("duration_ms", ms),
+           HF_LS("cache", hf_metric_label_value(HF_ML_CACHE, cache)), HF_LI("duration_ms", ms),
            HF_LI("attempts", r ? r->attempts : 0),
            HF_LS("error", r && r->error ? hf_err_label(r->error) : NULL));
 }
@@ -242,21 +252,21 @@ static void send_problem(struct preq *p, int status, const char *type, const cha
     evhttp_send_reply(req, status, hf__reason_phrase(status), b);
     if (b != NULL)
         evbuffer_free(b);
-    log_request(p, status, "error", r);
+    log_request(p, status, HF_CACHE_ERROR, r);
     preq_free(p);
 }
 
-static const char *cache_label(const struct hf_flow_result *r)
+static enum hf_m_cache cache_label(const struct hf_flow_result *r)
 {
     switch (r->source) {
     case HF_SOURCE_FRESH:
-        return "hit";
+        return HF_CACHE_HIT;
     case HF_SOURCE_STALE:
-        return "stale";
+        return HF_CACHE_STALE;
     case HF_SOURCE_ORIGIN:
-        return r->stored || r->collapsed ? "miss" : "bypass";
+        return r->stored || r->collapsed ? HF_CACHE_MISS : HF_CACHE_BYPASS;
     default:
-        return "error";
+        return HF_CACHE_ERROR;
     }
 }
 
@@ -342,7 +352,7 @@ static void handle(struct evhttp_request *req, void *arg)
     p->req = req;
     p->w = w;
     atomic_fetch_add(&w->active, 1);
-    p->started_mono = hf_clock_mono_ms();
+    p->started_us = hf_clock_mono_us();
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
     const char *rid = evhttp_find_header(in, "X-Request-Id");
     if (rid != NULL && valid_request_id(rid))

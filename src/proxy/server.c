@@ -116,8 +116,8 @@ int hf_proxy_main(const char *config_path)
     }
     listen_addr = bound;
     const char *admin_addr = cfg->admin ? cfg->admin : "127.0.0.1:8081";
-    if (strcmp(admin_addr, "none") != 0 &&
-        hf_admin_start(s.base, s.engine, admin_addr, &s.admin, err, sizeof err) != HF_OK) {
+    if (hf_admin_start(s.base, s.engine, admin_addr, cfg->degraded_after_ms, &s.admin, err,
+                       sizeof err) != HF_OK) {
         fprintf(stderr, "holdfast serve: %s\n", err);
         goto out;
     }
