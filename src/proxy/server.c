@@ -32,6 +32,7 @@ struct server {
     struct worker workers[MAX_WORKERS];
     int nworkers;
     struct hf_admin *admin;
+    bool admin_started;
     const char *config_path;
 };
 
@@ -71,12 +72,13 @@ int hf_proxy_main(const char *config_path)
     for (int i = 0; i < MAX_WORKERS; i++)
         s.workers[i].fd = -1;
     struct event *ev_term = NULL, *ev_int = NULL, *ev_hup = NULL;
+    const struct hf_config *cfg = NULL;
 
     if (hf_config_load(config_path, &s.file, err, sizeof err) != HF_OK) {
         fprintf(stderr, "holdfast serve: %s\n", err);
         return 1;
     }
-    const struct hf_config *cfg = hf_config_file_config(s.file);
+    cfg = hf_config_file_config(s.file);
     configure_logs(cfg);
     signal(SIGPIPE, SIG_IGN);
     if (hf_upstream_global_init() != HF_OK) {
@@ -121,6 +123,7 @@ int hf_proxy_main(const char *config_path)
         fprintf(stderr, "holdfast serve: %s\n", err);
         goto out;
     }
+    s.admin_started = true;
     ev_term = evsignal_new(s.base, SIGTERM, on_stop, &s);
     ev_int = evsignal_new(s.base, SIGINT, on_stop, &s);
     ev_hup = evsignal_new(s.base, SIGHUP, on_hup, &s);
@@ -144,6 +147,13 @@ out:
         event_free(ev_int);
     if (ev_hup)
         event_free(ev_hup);
+    /* Unix sockets: leave no file behind for the next start to trip over. */
+    if (cfg != NULL && cfg->listen != NULL && strncmp(cfg->listen, "unix:", 5) == 0 &&
+        s.nworkers > 0)
+        unlink(cfg->listen + 5);
+    if (cfg != NULL && cfg->admin != NULL && strncmp(cfg->admin, "unix:", 5) == 0 &&
+        s.admin_started)
+        unlink(cfg->admin + 5);
     hf_engine_destroy(&s.engine); /* flushes the store */
     if (s.base != NULL)
         event_base_free(s.base);
