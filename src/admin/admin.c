@@ -284,6 +284,22 @@ hf_err hf_admin_start(struct event_base *base, struct hf_engine *engine, const c
     return HF_OK;
 }
 
+void hf_admin_set_engine(struct hf_admin *a, struct hf_engine *eng)
+{
+    bool *alerted = calloc(eng->nroutes + 1, sizeof *alerted);
+    if (alerted == NULL)
+        return; /* keep reporting on the old generation rather than fail */
+    /* alerts already out stay out for routes of the same name */
+    for (size_t i = 0; a->alerted != NULL && i < eng->nroutes; i++) {
+        const struct hf_route *old = hf_engine_route(a->engine, eng->routes[i].cfg.name);
+        if (old != NULL)
+            alerted[i] = a->alerted[old->index];
+    }
+    free(a->alerted);
+    a->alerted = alerted;
+    a->engine = eng;
+}
+
 void hf_admin_stop(struct hf_admin **ap)
 {
     struct hf_admin *a = *ap;

@@ -604,6 +604,10 @@ static hf_err walk(struct ctx *c, const struct hf__ynode *map, const char *norm,
         if (kn->len < 64 && memchr(kn->text, '\0', kn->len) == NULL) {
             snprintf(path, sizeof path, "%s%s%s", norm, norm[0] ? "." : "", kn->text);
             k = hf__key_find(path);
+            /* "retry.attempts" or "routes[].name" written as one key must not
+             * reach a row through the path syntax. */
+            if (k != NULL && strcmp(hf__key_name(k), kn->text) != 0)
+                k = NULL;
         }
         if (k == NULL)
             return unknown_key(c, kn, norm, ed);

@@ -196,8 +196,28 @@ static void quota_load(struct hf_engine *e, struct hf_route *r)
         hf_quota_restore(&r->state->quota, start, used);
 }
 
-hf_err hf_engine_create(const struct hf_config *cfg, struct hf_engine **out, char *errbuf,
-                        size_t errlen)
+/* What a route learned in the previous generation and must not forget on a
+ * reload: the API's pause and the quota window (the breaker starts afresh). */
+static void carry_state(struct hf_route *to, const struct hf_route *from, int64_t now_ms)
+{
+    int64_t until;
+    enum hf_pause_reason pr;
+    if (hf_pause_active(&from->state->pause, now_ms, &until, &pr))
+        hf_pause_until(&to->state->pause, until, pr);
+    if (to->state->has_quota && from->state->has_quota) {
+        int64_t start, used;
+        hf_quota_snapshot(&from->state->quota, &start, &used);
+        hf_quota_restore(&to->state->quota, start, used);
+    }
+    atomic_store(&to->state->last_success_ms, atomic_load(&from->state->last_success_ms));
+    atomic_store(&to->state->last_failure_ms, atomic_load(&from->state->last_failure_ms));
+    atomic_store(&to->state->consecutive_failures,
+                 atomic_load(&from->state->consecutive_failures));
+    atomic_store(&to->state->degraded_since_ms, atomic_load(&from->state->degraded_since_ms));
+}
+
+static hf_err engine_build(const struct hf_config *cfg, struct hf_engine *prev,
+                           struct hf_engine **out, char *errbuf, size_t errlen)
 {
     hf_err err = HF_ENOMEM;
     struct hf_engine *e = calloc(1, sizeof *e);
@@ -227,12 +247,23 @@ hf_err hf_engine_create(const struct hf_config *cfg, struct hf_engine **out, cha
                    HF_LS("detail", "TLS certificate verification is off for this route: "
                                    "anyone on the path can read and change its traffic"));
     }
-    if ((err = open_store(cfg, &e->store, errbuf, errlen)))
-        goto out;
-    if ((err = hf_inflight_create(65536, &e->inflight)))
-        goto out;
-    for (size_t i = 0; i < e->nroutes; i++)
+    if (prev != NULL) {
+        /* A reload: the store and the in-flight table are the running ones. */
+        e->store = prev->store;
+        e->inflight = prev->inflight;
+        e->borrowed = true;
+    } else {
+        if ((err = open_store(cfg, &e->store, errbuf, errlen)))
+            goto out;
+        if ((err = hf_inflight_create(65536, &e->inflight)))
+            goto out;
+    }
+    for (size_t i = 0; i < e->nroutes; i++) {
         quota_load(e, &e->routes[i]);
+        const struct hf_route *old = prev ? hf_engine_route(prev, e->routes[i].cfg.name) : NULL;
+        if (old != NULL)
+            carry_state(&e->routes[i], old, hf_clock_wall_ms());
+    }
     {
         const char *names[1024];
         size_t n = e->nroutes < 1024 ? e->nroutes : 1024;
@@ -242,6 +273,8 @@ hf_err hf_engine_create(const struct hf_config *cfg, struct hf_engine **out, cha
             snprintf(errbuf, errlen, "cannot create the metrics registry");
             goto out;
         }
+        if (prev != NULL && prev->metrics != NULL)
+            hf_metrics_carry(e->metrics, prev->metrics);
     }
     *out = e;
     e = NULL;
@@ -250,13 +283,27 @@ out:
     return err;
 }
 
+hf_err hf_engine_create(const struct hf_config *cfg, struct hf_engine **out, char *errbuf,
+                        size_t errlen)
+{
+    return engine_build(cfg, NULL, out, errbuf, errlen);
+}
+
+hf_err hf_engine_reload(const struct hf_config *cfg, struct hf_engine *prev,
+                        struct hf_engine **out, char *errbuf, size_t errlen)
+{
+    return engine_build(cfg, prev, out, errbuf, errlen);
+}
+
 void hf_engine_destroy(struct hf_engine **ep)
 {
     struct hf_engine *e = *ep;
     if (e == NULL)
         return;
-    hf_store_close(&e->store);
-    hf_inflight_destroy(&e->inflight);
+    if (!e->borrowed) {
+        hf_store_close(&e->store);
+        hf_inflight_destroy(&e->inflight);
+    }
     hf_metrics_destroy(&e->metrics);
     for (size_t i = 0; i < e->nroutes; i++)
         route_fini(&e->routes[i]);

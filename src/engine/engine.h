@@ -62,10 +62,19 @@ struct hf_engine {
     struct hf_store *store;
     struct hf_inflight *inflight;  /* keys being fetched now, and their waiters */
     struct hf_metrics *metrics;    /* route i of the registry is routes[i] */
+    bool borrowed;                 /* store and inflight belong to an earlier generation */
 };
 
 hf_err hf_engine_create(const struct hf_config *cfg, struct hf_engine **out, char *errbuf,
                         size_t errlen);
+/*
+ * A new generation for a reloaded configuration: new routes (keeping, by
+ * name, what the old ones learned: pauses, quota use, health) and metrics
+ * (totals carried), sharing prev's store and in-flight table.  prev must
+ * outlive the new engine; flows started on prev may finish on it.
+ */
+hf_err hf_engine_reload(const struct hf_config *cfg, struct hf_engine *prev,
+                        struct hf_engine **out, char *errbuf, size_t errlen);
 void hf_engine_destroy(struct hf_engine **e);
 /* "ok", "degraded" (the API is failing), "paused" (rate limit or quota) or
  * "down" (the breaker is open). */

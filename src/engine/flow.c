@@ -41,6 +41,7 @@
 struct hf_flow {
     unsigned magic;
     struct hf_flow_loop *loop;
+    struct hf_engine *engine; /* the generation it started on (a reload may follow) */
     const struct hf_route *route;
     hf_flow_done_fn done;
     void *arg;
@@ -73,9 +74,9 @@ static void attempt(struct hf_flow *f);
 static int64_t age_s(const struct hf_entry *e, int64_t now_ms);
 
 /* Count into the route's series; the built-in route of hf_request() has none. */
-static bool counted(const struct hf_flow_loop *l, const struct hf_route *r)
+static bool counted(const struct hf_engine *e, const struct hf_route *r)
 {
-    return l->engine->metrics != NULL && r != &l->engine->default_route;
+    return e->metrics != NULL && r != &e->default_route;
 }
 
 /* engine.h's stale reasons are the metric's, shifted by one (NONE). */
@@ -149,7 +150,7 @@ static void release_waiters(struct hf_flow *f)
     if (!f->leader)
         return;
     f->leader = false;
-    struct hf_waiter *l = hf_inflight_leave(f->loop->engine->inflight, f->key);
+    struct hf_waiter *l = hf_inflight_leave(f->engine->inflight, f->key);
     while (l != NULL) {
         struct flow_waiter *w = (struct flow_waiter *)l;
         l = l->next;
@@ -196,8 +197,8 @@ static void budget_cb(evutil_socket_t fd, short what, void *arg)
                                .retry_after_s = -1,
                                .stale_reason = HF_STALE_LATENCY_BUDGET};
     snprintf(r.detail, sizeof r.detail, "no answer from the API within latency_budget");
-    if (counted(f->loop, f->route))
-        hf_metric_inc(f->loop->engine->metrics, HF_M_STALE_SERVED_TOTAL, f->route->index,
+    if (counted(f->engine, f->route))
+        hf_metric_inc(f->engine->metrics, HF_M_STALE_SERVED_TOTAL, f->route->index,
                       stale_label(HF_STALE_LATENCY_BUDGET));
     HF_LOG(HF_LOG_WARN, "stale_served", HF_LS("route", f->route->cfg.name),
            HF_LS("request_id", f->request_id), HF_LI("age_s", r.age_s),
@@ -244,8 +245,8 @@ static void fallback(struct hf_flow *f)
         f->stale = NULL;
         if (f->res.stale_reason == HF_STALE_NONE)
             f->res.stale_reason = HF_STALE_UPSTREAM_ERROR;
-        if (counted(f->loop, f->route))
-            hf_metric_inc(f->loop->engine->metrics, HF_M_STALE_SERVED_TOTAL, f->route->index,
+        if (counted(f->engine, f->route))
+            hf_metric_inc(f->engine->metrics, HF_M_STALE_SERVED_TOTAL, f->route->index,
                           stale_label(f->res.stale_reason));
         HF_LOG(HF_LOG_WARN, "stale_served", HF_LS("route", f->route->cfg.name),
                HF_LS("request_id", f->request_id), HF_LI("age_s", age_s(f->res.entry, now)),
@@ -396,7 +397,7 @@ static void invalidate_target(struct hf_flow *f, const char *target)
     char key[HF_CACHE_KEY_MAX];
     if (hf_cache_key("GET", rc->name, target, rc->ignore_params, rc->nignore_params, key,
                      sizeof key) == HF_OK)
-        hf_store_delete(f->loop->engine->store, key);
+        hf_store_delete(f->engine->store, key);
 }
 
 /*
@@ -406,7 +407,7 @@ static void invalidate_target(struct hf_flow *f, const char *target)
  */
 static void invalidate(struct hf_flow *f, const char *headers, size_t hlen)
 {
-    hf_store_delete(f->loop->engine->store, f->key);
+    hf_store_delete(f->engine->store, f->key);
     const char *base = f->route->cfg.upstream;
     size_t blen = base ? strlen(base) : 0;
     while (blen > 0 && base[blen - 1] == '/')
@@ -439,7 +440,7 @@ static void serve_answer(struct hf_flow *f, int status, const char *headers, siz
     if (f->invalidate && status < 400)
         invalidate(f, headers, hlen);
     if (store) {
-        hf_err serr = hf_store_put(f->loop->engine->store, f->res.entry);
+        hf_err serr = hf_store_put(f->engine->store, f->res.entry);
         if (serr)
             HF_LOG(HF_LOG_ERROR, "store_error", HF_LS("route", f->route->cfg.name),
                    HF_LS("request_id", f->request_id), HF_LS("error", hf_err_label(serr)));
@@ -541,8 +542,8 @@ static void on_result(struct hf_up_result *res, void *arg)
      * the API working (a 404 is the API doing its job). */
     struct hf_route_state *st = f->route->state;
     bool ok = res->err == HF_OK && res->status < 500 && res->status != 429;
-    if (counted(f->loop, f->route)) {
-        struct hf_metrics *m = f->loop->engine->metrics;
+    if (counted(f->engine, f->route)) {
+        struct hf_metrics *m = f->engine->metrics;
         hf_metric_inc(m, HF_M_UPSTREAM_REQUESTS_TOTAL, f->route->index,
                       hf_metric_outcome(res->err, res->status));
         hf_metric_observe_us(m, HF_M_UPSTREAM_DURATION, f->route->index, 0,
@@ -612,8 +613,8 @@ static void on_result(struct hf_up_result *res, void *arg)
         }
         break;
     case HF_RETRY_WAIT: {
-        if (counted(f->loop, f->route))
-            hf_metric_inc(f->loop->engine->metrics, HF_M_RETRIES_TOTAL, f->route->index, 0);
+        if (counted(f->engine, f->route))
+            hf_metric_inc(f->engine->metrics, HF_M_RETRIES_TOTAL, f->route->index, 0);
         HF_LOG(HF_LOG_WARN, "retry", HF_LS("route", rc->name), HF_LS("request_id", f->request_id),
                HF_LI("attempt", f->attempts), HF_LS("error", hf_err_label(f->res.error)),
                HF_LI("status", f->res.error_status), HF_LI("wait_ms", d.wait_ms));
@@ -626,8 +627,8 @@ static void on_result(struct hf_up_result *res, void *arg)
     }
     case HF_RETRY_EXHAUSTED:
     case HF_RETRY_OUT_OF_TIME:
-        if (counted(f->loop, f->route))
-            hf_metric_inc(f->loop->engine->metrics, HF_M_RETRY_EXHAUSTED_TOTAL, f->route->index,
+        if (counted(f->engine, f->route))
+            hf_metric_inc(f->engine->metrics, HF_M_RETRY_EXHAUSTED_TOTAL, f->route->index,
                           0);
         HF_LOG(HF_LOG_WARN, "retry_exhausted", HF_LS("route", rc->name),
                HF_LS("request_id", f->request_id), HF_LI("attempts", f->attempts),
@@ -698,7 +699,7 @@ static bool gate(struct hf_flow *f, hf_err *why, enum hf_stale_reason *reason, i
         return false;
     }
     if (st->has_quota)
-        hf_engine_quota_save(f->loop->engine, f->route);
+        hf_engine_quota_save(f->engine, f->route);
     return true;
 }
 
@@ -884,7 +885,7 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
         }
         switch (hf_inflight_join(loop->engine->inflight, key, &w->link)) {
         case HF_JOIN_WAITER:
-            if (counted(loop, req->route))
+            if (counted(loop->engine, req->route))
                 hf_metric_inc(loop->engine->metrics, HF_M_COALESCED_TOTAL, req->route->index, 0);
             hf_entry_release(&stale);
             return HF_OK; /* w belongs to the leader's list until it wakes */
@@ -908,6 +909,7 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
     f->leader = leader;
     f->magic = FLOW_MAGIC;
     f->loop = loop;
+    f->engine = loop->engine;
     f->route = req->route;
     f->done = done;
     f->arg = arg;

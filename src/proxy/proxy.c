@@ -55,6 +55,7 @@ struct preq {
     unsigned magic;
     struct evhttp_request *req;
     struct worker *w;
+    struct hf_engine *engine; /* the generation the request started on */
     const struct hf_route *route;
     int64_t started_us; /* monotonic */
     bool head;
@@ -189,7 +190,7 @@ static void log_request(struct preq *p, int status, enum hf_m_cache cache,
     const char *route = p->route ? p->route->cfg.name : NULL;
     int64_t us = hf_clock_mono_us() - p->started_us;
     int64_t ms = us / 1000;
-    struct hf_metrics *m = p->w->fl.engine->metrics;
+    struct hf_metrics *m = p->engine->metrics;
     if (p->route != NULL && m != NULL) {
         hf_metric_inc(m, HF_M_REQUESTS_TOTAL, p->route->index, cache);
         hf_metric_observe_us(m, HF_M_REQUEST_DURATION, p->route->index, cache,
@@ -351,6 +352,7 @@ static void handle(struct evhttp_request *req, void *arg)
     p->magic = PREQ_MAGIC;
     p->req = req;
     p->w = w;
+    p->engine = w->fl.engine;
     atomic_fetch_add(&w->active, 1);
     p->started_us = hf_clock_mono_us();
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
@@ -376,7 +378,7 @@ static void handle(struct evhttp_request *req, void *arg)
         reject(p, 400, "bad-request", "Bad request", why);
         return;
     }
-    const struct hf_engine *eng = w->fl.engine;
+    const struct hf_engine *eng = p->engine;
     const char *rest = NULL;
     p->route = hf__route_match(eng, uri, &rest);
     if (p->route == NULL) {
@@ -588,6 +590,21 @@ void hf__worker_stop(struct worker *w, int64_t grace_ms)
     event_base_once(w->base, -1, EV_TIMEOUT, drain_cb, w, &tv);
     pthread_join(w->thread, NULL);
     w->running = false;
+}
+
+static void switch_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct worker *w = arg;
+    w->fl.engine = atomic_load(&w->next_engine);
+}
+
+void hf__worker_switch(struct worker *w, struct hf_engine *eng)
+{
+    atomic_store(&w->next_engine, eng);
+    struct timeval tv = {0, 0};
+    event_base_once(w->base, -1, EV_TIMEOUT, switch_cb, w, &tv);
 }
 
 void hf__worker_fini(struct worker *w)

@@ -29,6 +29,7 @@ struct worker {
     struct evhttp_bound_socket *bound;
     struct hf_flow_loop fl;
     _Atomic int active;        /* requests in progress */
+    struct hf_engine *_Atomic next_engine; /* handed over by hf__worker_switch() */
     int64_t drain_deadline_ms; /* monotonic */
 };
 
@@ -43,6 +44,8 @@ int hf__listen_all(const char *addr, int *fds, int n, char *actual, size_t alen,
 /* Stop accepting, let requests in progress finish (at most grace_ms), join. */
 void hf__worker_stop(struct worker *w, int64_t grace_ms);
 void hf__worker_fini(struct worker *w);
+/* From any thread: new requests on w use eng from now on (a reload). */
+void hf__worker_switch(struct worker *w, struct hf_engine *eng);
 
 /* A listening socket on HOST:PORT ([v6]:PORT too); -1 and errbuf on failure. */
 int hf__listen_socket(const char *hostport, bool reuseport, char *errbuf, size_t errlen);

@@ -24,11 +24,15 @@
 
 #define SHUTDOWN_GRACE_MS 10000
 #define MAX_WORKERS 64
+#define MAX_GENERATIONS 256 /* reloads kept alive until exit (flows may still use them) */
 
 struct server {
     struct event_base *base;
     struct hf_config_file *file;
-    struct hf_engine *engine;
+    struct hf_engine *engine;                  /* the current generation */
+    struct hf_engine *old[MAX_GENERATIONS];    /* earlier ones, with their configs */
+    struct hf_config_file *old_files[MAX_GENERATIONS];
+    int nold;
     struct worker workers[MAX_WORKERS];
     int nworkers;
     struct hf_admin *admin;
@@ -44,15 +48,6 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
     event_base_loopexit(s->base, NULL);
 }
 
-static void on_hup(evutil_socket_t sig, short what, void *arg)
-{
-    (void)sig;
-    (void)what;
-    struct server *s = arg;
-    HF_LOG(HF_LOG_WARN, "reload_failed", HF_LS("config", s->config_path),
-           HF_LS("detail", "configuration reload is not supported yet; restart to apply"));
-}
-
 static void configure_logs(const struct hf_config *cfg)
 {
     enum hf_log_level lvl = HF_LOG_INFO;
@@ -62,6 +57,63 @@ static void configure_logs(const struct hf_config *cfg)
         cfg->log_format != NULL && strcmp(cfg->log_format, "text") == 0 ? HF_LOG_TEXT
                                                                         : HF_LOG_JSON;
     hf_log_configure(lvl, fmt, 2);
+}
+
+static bool same(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/*
+ * SIGHUP: load the file again.  An invalid file changes nothing (the error
+ * is logged with its file:line:col); a valid one becomes a new engine
+ * generation that new requests use at once, while requests in progress
+ * finish on the old one.  Listeners, workers and the store stay as they
+ * are: changing those takes a restart, and the log says so.
+ */
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    struct server *s = arg;
+    char err[512] = "";
+    struct hf_config_file *file = NULL;
+    struct hf_engine *next = NULL;
+    if (s->nold >= MAX_GENERATIONS) {
+        HF_LOG(HF_LOG_ERROR, "reload_failed", HF_LS("config", s->config_path),
+               HF_LS("detail", "too many reloads in one run; restart holdfast"));
+        return;
+    }
+    if (hf_config_load(s->config_path, &file, err, sizeof err) != HF_OK) {
+        HF_LOG(HF_LOG_ERROR, "reload_failed", HF_LS("config", s->config_path),
+               HF_LS("detail", err));
+        return;
+    }
+    const struct hf_config *old = hf_config_file_config(s->file);
+    const struct hf_config *cfg = hf_config_file_config(file);
+    if (!same(old->listen, cfg->listen) || !same(old->admin, cfg->admin) ||
+        !same(old->store, cfg->store) || old->workers != cfg->workers ||
+        old->memory_bytes != cfg->memory_bytes || old->max_size_bytes != cfg->max_size_bytes)
+        HF_LOG(HF_LOG_WARN, "reload_partial", HF_LS("config", s->config_path),
+               HF_LS("detail", "listen, admin, workers and store settings take a restart; "
+                               "the rest is applied"));
+    if (hf_engine_reload(cfg, s->engine, &next, err, sizeof err) != HF_OK) {
+        HF_LOG(HF_LOG_ERROR, "reload_failed", HF_LS("config", s->config_path),
+               HF_LS("detail", err));
+        hf_config_file_free(&file);
+        return;
+    }
+    configure_logs(cfg);
+    for (int i = 0; i < s->nworkers; i++)
+        hf__worker_switch(&s->workers[i], next);
+    if (s->admin != NULL)
+        hf_admin_set_engine(s->admin, next);
+    s->old[s->nold] = s->engine;
+    s->old_files[s->nold++] = s->file;
+    s->engine = next;
+    s->file = file;
+    HF_LOG(HF_LOG_INFO, "reload", HF_LS("config", s->config_path),
+           HF_LI("routes", (int64_t)cfg->nroutes));
 }
 
 int hf_proxy_main(const char *config_path)
@@ -154,7 +206,13 @@ out:
     if (cfg != NULL && cfg->admin != NULL && strncmp(cfg->admin, "unix:", 5) == 0 &&
         s.admin_started)
         unlink(cfg->admin + 5);
-    hf_engine_destroy(&s.engine); /* flushes the store */
+    /* Newest first: the first generation owns the store and closes it. */
+    hf_engine_destroy(&s.engine);
+    while (s.nold > 0) {
+        s.nold--;
+        hf_engine_destroy(&s.old[s.nold]);
+        hf_config_file_free(&s.old_files[s.nold]);
+    }
     if (s.base != NULL)
         event_base_free(s.base);
     hf_config_file_free(&s.file);

@@ -491,6 +491,11 @@ static void test_error_structure(void **state)
                  "holdfast.yaml:4:5: routes[0].attempts: unknown key here (did you mean "
                  "retry.attempts?)");
     expect_error("colour: blue\n" ROUTE, "holdfast.yaml:1:1: colour: unknown key");
+    /* Path syntax is not key syntax (a fuzzer find: this once reached a route's field). */
+    expect_error("routes[].prefix: /x/\n" ROUTE, "holdfast.yaml:1:1: routes[].prefix: unknown key");
+    expect_error("store.memory: 1GB\n" ROUTE, "holdfast.yaml:1:1: store.memory: unknown key");
+    expect_error(ROUTE "    retry.attempts: 2\n",
+                 "holdfast.yaml:4:5: routes[0].retry.attempts: unknown key");
     expect_error(ROUTE "    timeout: { a: 1 }\n",
                  "holdfast.yaml:4:14: routes[0].timeout: expected a duration such as 10s, found a "
                  "mapping");
