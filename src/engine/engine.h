@@ -92,7 +92,17 @@ struct hf_flow_loop {
     bool persistent; /* the loop keeps running after a flow answers (the proxy's
                         workers): a flow may answer early (latency_budget) and
                         finish its fetch in the background */
+    struct hf_flow *flows; /* this loop's flows (loop thread only), for abort */
 };
+
+struct hf_flow;
+
+/*
+ * Stop every flow on loop (shutdown): a request still waiting gets its
+ * answer now (a stale copy, else an error), background fetches are
+ * dropped.  On the loop's thread.
+ */
+void hf_flow_loop_abort(struct hf_flow_loop *loop);
 
 /* Why a stale copy was served (the Cache-Status detail). */
 enum hf_stale_reason {

@@ -40,6 +40,7 @@
 
 struct hf_flow {
     unsigned magic;
+    struct hf_flow *next, *prev; /* the loop's list */
     struct hf_flow_loop *loop;
     struct hf_engine *engine; /* the generation it started on (a reload may follow) */
     const struct hf_route *route;
@@ -89,6 +90,12 @@ static unsigned stale_label(enum hf_stale_reason r)
 
 static void flow_free(struct hf_flow *f)
 {
+    if (f->prev != NULL)
+        f->prev->next = f->next;
+    else
+        f->loop->flows = f->next;
+    if (f->next != NULL)
+        f->next->prev = f->prev;
     hf_upstream_cancel(&f->xfer);
     if (f->timer != NULL)
         event_free(f->timer);
@@ -909,6 +916,10 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
     f->leader = leader;
     f->magic = FLOW_MAGIC;
     f->loop = loop;
+    f->next = loop->flows;
+    if (loop->flows != NULL)
+        loop->flows->prev = f;
+    loop->flows = f;
     f->engine = loop->engine;
     f->route = req->route;
     f->done = done;
@@ -976,4 +987,16 @@ out:
     }
     flow_free(f);
     return err;
+}
+
+void hf_flow_loop_abort(struct hf_flow_loop *loop)
+{
+    while (loop->flows != NULL) {
+        struct hf_flow *f = loop->flows;
+        hf_upstream_cancel(&f->xfer);
+        if (f->res.error == HF_OK)
+            f->res.error = HF_UPSTREAM;
+        snprintf(f->res.detail, sizeof f->res.detail, "holdfast is shutting down");
+        fallback(f); /* answers (stale or none) unless it already did, then frees f */
+    }
 }

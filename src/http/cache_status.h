@@ -92,14 +92,14 @@ enum hf_cs_detail {
 
 struct hf_cache_status {
     enum hf_cs_kind kind;
-    int fwd_status;   /* the API's status, 100..999; 0 when there was none.
-                         Only with a fwd kind. */
-    bool has_ttl;     /* whether to write ttl */
-    int64_t ttl_s;    /* remaining freshness, negative when stale; written
-                         clamped to the 15 digits a Structured Field allows */
-    bool stored;      /* the answer was stored.  Only with a fwd kind. */
-    bool collapsed;   /* the request waited on another one's fetch.  Only
-                         with a fwd kind. */
+    int fwd_status; /* the API's status, 100..999; 0 when there was none.
+                       Only with a fwd kind. */
+    bool has_ttl;   /* whether to write ttl */
+    int64_t ttl_s;  /* remaining freshness, negative when stale; written
+                       clamped to the 15 digits a Structured Field allows */
+    bool stored;    /* the answer was stored.  Only with a fwd kind. */
+    bool collapsed; /* the request waited on another one's fetch.  Only
+                       with a fwd kind. */
     enum hf_cs_detail detail;
     const char *detail_text; /* when not NULL, written instead of detail:
                                 printable ASCII, at most

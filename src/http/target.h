@@ -45,7 +45,7 @@
     X(ASTERISK, "asterisk-form request target refused")                                            \
     X(NOT_ORIGIN, "request target must start with /")                                              \
     X(NUL, "NUL byte in request target")                                                           \
-    X(CONTROL, "control character, space or # in request target")                                 \
+    X(CONTROL, "control character, space or # in request target")                                  \
     X(BAD_CHAR, "character not allowed in a URL path")                                             \
     X(BAD_ESCAPE, "malformed percent-encoding in path")                                            \
     X(DOT_SEGMENT, "dot-segment (. or ..) in path")                                                \

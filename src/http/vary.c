@@ -153,9 +153,9 @@ static void emit_value(struct out *o, const char *v)
     }
 }
 
-enum hf_vary_result hf_vary_key(const char *resp_headers, size_t resp_len,
-                                const char *const *extra, size_t nextra,
-                                const struct hf_header *req, size_t nreq, char *buf, size_t len)
+enum hf_vary_result hf_vary_key(const char *resp_headers, size_t resp_len, const char *const *extra,
+                                size_t nextra, const struct hf_header *req, size_t nreq, char *buf,
+                                size_t len)
 {
     if (buf == NULL || len == 0)
         return HF_VARY_EINVAL;

@@ -30,9 +30,9 @@
 
 #include <holdfast/client.h>
 
-#define HF_VARY_KEY_MAX 2048   /* longest key, NUL included; always enough for buf */
-#define HF_VARY_MAX_FIELDS 32  /* distinct varied names */
-#define HF_VARY_NAME_MAX 128   /* longest field name */
+#define HF_VARY_KEY_MAX 2048  /* longest key, NUL included; always enough for buf */
+#define HF_VARY_MAX_FIELDS 32 /* distinct varied names */
+#define HF_VARY_NAME_MAX 128  /* longest field name */
 
 enum hf_vary_result {
     HF_VARY_OK = 0, /* buf holds the key; "" when nothing varies */
@@ -52,8 +52,8 @@ enum hf_vary_result {
  * NUL-terminated when len > 0; it is "" unless the result is HF_VARY_OK.
  * A req entry with a NULL name is skipped; a NULL value reads as "".
  */
-enum hf_vary_result hf_vary_key(const char *resp_headers, size_t resp_len,
-                                const char *const *extra, size_t nextra,
-                                const struct hf_header *req, size_t nreq, char *buf, size_t len);
+enum hf_vary_result hf_vary_key(const char *resp_headers, size_t resp_len, const char *const *extra,
+                                size_t nextra, const struct hf_header *req, size_t nreq, char *buf,
+                                size_t len);
 
 #endif

@@ -565,15 +565,17 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
         w->bound = NULL;
     }
     int64_t now = hf_clock_mono_ms();
-    if (atomic_load(&w->active) == 0) {
-        evhttp_free(w->http); /* only now: it frees the requests it holds */
-        w->http = NULL;
-        event_base_loopexit(w->base, NULL);
-        return;
-    }
-    if (now >= w->drain_deadline_ms) {
+    if (atomic_load(&w->active) > 0 && now >= w->drain_deadline_ms)
         HF_LOG(HF_LOG_WARN, "shutdown_abandoned", HF_LI("worker", w->id),
                HF_LI("requests", atomic_load(&w->active)));
+    if (atomic_load(&w->active) == 0 || now >= w->drain_deadline_ms) {
+        /* Clients are answered (or out of time): what is left are fetches
+         * nobody waits for, and those that overran; answer and drop them. */
+        hf_flow_loop_abort(&w->fl);
+        if (atomic_load(&w->active) == 0) {
+            evhttp_free(w->http); /* only now: it frees the requests it holds */
+            w->http = NULL;
+        }
         event_base_loopexit(w->base, NULL);
         return;
     }

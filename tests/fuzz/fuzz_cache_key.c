@@ -41,8 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* a buffer one byte short is refused, cleanly */
         char *small = malloc(klen);
         if (small != NULL && klen > 0) {
-            assert(hf_cache_key("GET", "route", target, ignore, nignore, small, klen) ==
-                   HF_EINVAL);
+            assert(hf_cache_key("GET", "route", target, ignore, nignore, small, klen) == HF_EINVAL);
             assert(small[0] == '\0');
         }
         free(small);

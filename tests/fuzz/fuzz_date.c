@@ -29,8 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         assert(again == epoch_s);
     }
 
-    static const int64_t nows[] = {0, 1700000000000LL, 253402300799000LL, -1000,
-                                   INT64_MAX / 4};
+    static const int64_t nows[] = {0, 1700000000000LL, 253402300799000LL, -1000, INT64_MAX / 4};
     for (size_t i = 0; i < sizeof nows / sizeof nows[0]; i++) {
         int64_t wait_ms = -1;
         if (hf_http_retry_after(v, size, nows[i], &wait_ms))

@@ -27,7 +27,10 @@ static const struct {
       .ttl_s = -7200,
       .detail = HF_CS_DETAIL_UPSTREAM_ERROR},
      "holdfast; fwd=stale; fwd-status=503; ttl=-7200; detail=\"upstream-error\""},
-    {{.kind = HF_CS_STALE, .has_ttl = true, .ttl_s = -7200, .detail = HF_CS_DETAIL_UPSTREAM_TIMEOUT},
+    {{.kind = HF_CS_STALE,
+      .has_ttl = true,
+      .ttl_s = -7200,
+      .detail = HF_CS_DETAIL_UPSTREAM_TIMEOUT},
      "holdfast; fwd=stale; ttl=-7200; detail=\"upstream-timeout\""},
     {{.kind = HF_CS_STALE, .has_ttl = true, .ttl_s = -1, .detail = HF_CS_DETAIL_CONNECT_ERROR},
      "holdfast; fwd=stale; ttl=-1; detail=\"connect-error\""},
@@ -44,8 +47,7 @@ static const struct {
     /* every fwd value */
     {{.kind = HF_CS_URI_MISS, .fwd_status = 200, .stored = true},
      "holdfast; fwd=uri-miss; fwd-status=200; stored"},
-    {{.kind = HF_CS_VARY_MISS, .fwd_status = 200},
-     "holdfast; fwd=vary-miss; fwd-status=200"},
+    {{.kind = HF_CS_VARY_MISS, .fwd_status = 200}, "holdfast; fwd=vary-miss; fwd-status=200"},
     {{.kind = HF_CS_BYPASS, .fwd_status = 200}, "holdfast; fwd=bypass; fwd-status=200"},
     {{.kind = HF_CS_METHOD, .fwd_status = 201}, "holdfast; fwd=method; fwd-status=201"},
     {{.kind = HF_CS_REQUEST, .fwd_status = 200, .stored = true},
@@ -134,7 +136,7 @@ static void test_contradictions(void **state)
     expect_einval(&cs, "fwd-status -200");
     cs = (struct hf_cache_status){.kind = (enum hf_cs_kind)HF__CS_KIND_MAX};
     expect_einval(&cs, "unknown kind");
-    cs = (struct hf_cache_status){.kind = (enum hf_cs_kind)-1};
+    cs = (struct hf_cache_status){.kind = (enum hf_cs_kind)(-1)};
     expect_einval(&cs, "negative kind");
     cs = (struct hf_cache_status){.kind = HF_CS_HIT, .detail = HF__CS_DETAIL_MAX};
     expect_einval(&cs, "unknown detail");
@@ -211,11 +213,12 @@ static void test_detail_names(void **state)
     assert_string_equal(hf_cache_status_detail_name(HF_CS_DETAIL_RATE_LIMITED), "rate-limited");
     assert_string_equal(hf_cache_status_detail_name(HF_CS_DETAIL_BACKGROUND), "background");
     assert_null(hf_cache_status_detail_name(HF__CS_DETAIL_MAX));
-    assert_null(hf_cache_status_detail_name((enum hf_cs_detail)-1));
+    assert_null(hf_cache_status_detail_name((enum hf_cs_detail)(-1)));
 }
 
 int main(void)
 {
+    /* clang-format off */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_contradictions),
@@ -223,5 +226,6 @@ int main(void)
         cmocka_unit_test(test_max_fits),
         cmocka_unit_test(test_detail_names),
     };
+    /* clang-format on */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -61,7 +61,7 @@ static int64_t initial_age(const char *headers, int64_t request_ms, int64_t resp
     do {                                                                                           \
         int64_t got_ = lifetime((status), (headers), (response_ms));                               \
         if (got_ != (want)) {                                                                      \
-            print_error("status %d, headers:\n%s\n  got %" PRId64 " ms, want %" PRId64 " ms\n",   \
+            print_error("status %d, headers:\n%s\n  got %" PRId64 " ms, want %" PRId64 " ms\n",    \
                         (status), (headers), got_, (int64_t)(want));                               \
             fail();                                                                                \
         }                                                                                          \
@@ -71,7 +71,7 @@ static int64_t initial_age(const char *headers, int64_t request_ms, int64_t resp
     do {                                                                                           \
         int64_t got_ = initial_age((headers), (request_ms), (response_ms));                        \
         if (got_ != (want)) {                                                                      \
-            print_error("headers:\n%s\n  got %" PRId64 " ms, want %" PRId64 " ms\n", (headers),   \
+            print_error("headers:\n%s\n  got %" PRId64 " ms, want %" PRId64 " ms\n", (headers),    \
                         got_, (int64_t)(want));                                                    \
             fail();                                                                                \
         }                                                                                          \
@@ -136,24 +136,26 @@ static void test_expires(void **state)
     EXPECT_LIFETIME(200, block("Expires: %s\r\nDate: %s\r\n", date(T0 + 3600), date(T0)), now,
                     3600 * S);
     /* no Date: the receipt time, in whole seconds */
-    EXPECT_LIFETIME(200, block("Expires: %s\r\n", date(T0 + 3600)), (T0 + 100) * S + 999,
-                    3500 * S);
+    EXPECT_LIFETIME(200, block("Expires: %s\r\n", date(T0 + 3600)), (T0 + 100) * S + 999, 3500 * S);
     /* an unparseable Date also falls back to the receipt time */
     EXPECT_LIFETIME(200, block("Date: yesterday\r\nExpires: %s\r\n", date(T0 + 3600)), T0 * S,
                     3600 * S);
     /* the other two HTTP-date forms */
-    EXPECT_LIFETIME(200, "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
-                         "Expires: Sunday, 06-Nov-94 09:49:37 GMT\r\n",
+    EXPECT_LIFETIME(200,
+                    "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+                    "Expires: Sunday, 06-Nov-94 09:49:37 GMT\r\n",
                     now, 3600 * S);
-    EXPECT_LIFETIME(200, "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
-                         "Expires: Sun Nov  6 08:50:37 1994\r\n",
+    EXPECT_LIFETIME(200,
+                    "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+                    "Expires: Sun Nov  6 08:50:37 1994\r\n",
                     now, 60 * S);
     /* already expired, or expiring at Date */
     EXPECT_LIFETIME(200, block("Date: %s\r\nExpires: %s\r\n", date(T0), date(T0 - 1)), now, 0);
     EXPECT_LIFETIME(200, block("Date: %s\r\nExpires: %s\r\n", date(T0), date(T0)), now, 0);
     /* far future */
-    EXPECT_LIFETIME(200, "Date: Sat, 01 Jan 2000 00:00:00 GMT\r\n"
-                         "Expires: Fri, 31 Dec 9999 23:59:59 GMT\r\n",
+    EXPECT_LIFETIME(200,
+                    "Date: Sat, 01 Jan 2000 00:00:00 GMT\r\n"
+                    "Expires: Fri, 31 Dec 9999 23:59:59 GMT\r\n",
                     now, (253402300799LL - 946684800LL) * S);
 }
 
@@ -162,8 +164,9 @@ static void test_expires(void **state)
 static void test_invalid_expires(void **state)
 {
     (void)state;
-    static const char *const bad[] = {"0", "-1", "garbage", "", "Sun, 06 Nov 1994",
-                                      "Sun, 31 Feb 2024 00:00:00 GMT", "1700000000"};
+    static const char *const bad[] = {
+        "0",         "-1", "garbage", "", "Sun, 06 Nov 1994", "Sun, 31 Feb 2024 00:00:00 GMT",
+        "1700000000"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *h = block("Date: %s\r\nExpires: %s\r\nLast-Modified: %s\r\n", date(T0), bad[i],
                               date(T0 - 100 * 86400));
@@ -177,8 +180,8 @@ static void test_heuristic(void **state)
 {
     (void)state;
     int64_t now = (T0 + 50) * S;
-    EXPECT_LIFETIME(200, block("Date: %s\r\nLast-Modified: %s\r\n", date(T0), date(T0 - 1000)),
-                    now, 100 * S);
+    EXPECT_LIFETIME(200, block("Date: %s\r\nLast-Modified: %s\r\n", date(T0), date(T0 - 1000)), now,
+                    100 * S);
     EXPECT_LIFETIME(200, block("Date: %s\r\nLast-Modified: %s\r\n", date(T0), date(T0 - 7)), now,
                     700);
     /* exactly the cap, and past it */
@@ -187,8 +190,9 @@ static void test_heuristic(void **state)
     EXPECT_LIFETIME(200,
                     block("Date: %s\r\nLast-Modified: %s\r\n", date(T0), date(T0 - 365 * 86400)),
                     now, HF_HEURISTIC_MAX_MS);
-    EXPECT_LIFETIME(200, "Date: Sat, 01 Jan 2000 00:00:00 GMT\r\n"
-                         "Last-Modified: Thu, 01 Jan 1970 00:00:00 GMT\r\n",
+    EXPECT_LIFETIME(200,
+                    "Date: Sat, 01 Jan 2000 00:00:00 GMT\r\n"
+                    "Last-Modified: Thu, 01 Jan 1970 00:00:00 GMT\r\n",
                     now, HF_HEURISTIC_MAX_MS);
     /* no Date: the receipt time */
     EXPECT_LIFETIME(200, block("Last-Modified: %s\r\n", date(T0 - 1000)), T0 * S, 100 * S);
@@ -206,32 +210,31 @@ static void test_heuristic(void **state)
     for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
         assert_true(hf_status_heuristic(yes[i]));
         EXPECT_LIFETIME(yes[i],
-                        block("Date: %s\r\nLast-Modified: %s\r\n", date(T0), date(T0 - 1000)),
-                        now, 100 * S);
+                        block("Date: %s\r\nLast-Modified: %s\r\n", date(T0), date(T0 - 1000)), now,
+                        100 * S);
     }
     /* ... no other status does ... */
     static const int no[] = {0,   100, 201, 202, 302, 303, 304, 307, 400,
                              401, 403, 429, 500, 502, 503, 504, 999, -1};
     for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
         assert_false(hf_status_heuristic(no[i]));
-        EXPECT_LIFETIME(no[i],
-                        block("Date: %s\r\nLast-Modified: %s\r\n", date(T0), date(T0 - 1000)),
-                        now, 0);
+        EXPECT_LIFETIME(
+            no[i], block("Date: %s\r\nLast-Modified: %s\r\n", date(T0), date(T0 - 1000)), now, 0);
     }
     /* ... unless marked public (RFC 9111 5.2.2.9) */
-    EXPECT_LIFETIME(
-        302,
-        block("Cache-Control: public\r\nDate: %s\r\nLast-Modified: %s\r\n", date(T0), date(T0 - 1000)),
-        now, 100 * S);
+    EXPECT_LIFETIME(302,
+                    block("Cache-Control: public\r\nDate: %s\r\nLast-Modified: %s\r\n", date(T0),
+                          date(T0 - 1000)),
+                    now, 100 * S);
     /* explicit freshness, even zero, always beats the heuristic */
     EXPECT_LIFETIME(200,
-                    block("Cache-Control: max-age=5\r\nDate: %s\r\nLast-Modified: %s\r\n",
-                          date(T0), date(T0 - 100000)),
+                    block("Cache-Control: max-age=5\r\nDate: %s\r\nLast-Modified: %s\r\n", date(T0),
+                          date(T0 - 100000)),
                     now, 5 * S);
-    EXPECT_LIFETIME(
-        200,
-        block("Date: %s\r\nExpires: %s\r\nLast-Modified: %s\r\n", date(T0), date(T0 + 2), date(T0 - 100000)),
-        now, 2 * S);
+    EXPECT_LIFETIME(200,
+                    block("Date: %s\r\nExpires: %s\r\nLast-Modified: %s\r\n", date(T0),
+                          date(T0 + 2), date(T0 - 100000)),
+                    now, 2 * S);
     /* explicit freshness applies to any status */
     EXPECT_LIFETIME(302, "Cache-Control: max-age=30\r\n", now, 30 * S);
     EXPECT_LIFETIME(500, "Cache-Control: s-maxage=30\r\n", now, 30 * S);
@@ -283,8 +286,8 @@ static void test_garbage_age(void **state)
     (void)state;
     int64_t resp = (T0 + 10) * S;
     int64_t req = resp - 200;
-    static const char *const garbage[] = {"abc", "-5",    "5s",   "1.5",  "",     "+5",
-                                          "5, 6", "0x10", "5 6",  "1e3",  "\"5\"", "\xd9\xa3"};
+    static const char *const garbage[] = {"abc",  "-5",   "5s",  "1.5", "",      "+5",
+                                          "5, 6", "0x10", "5 6", "1e3", "\"5\"", "\xd9\xa3"};
     for (size_t i = 0; i < sizeof garbage / sizeof garbage[0]; i++) {
         const char *h = block("Age: %s\r\n", garbage[i]);
         EXPECT_AGE(h, req, resp, 200);
@@ -327,6 +330,7 @@ static void test_extreme_times(void **state)
 
 int main(void)
 {
+    /* clang-format off */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_precedence),
         cmocka_unit_test(test_expires),
@@ -336,5 +340,6 @@ int main(void)
         cmocka_unit_test(test_garbage_age),
         cmocka_unit_test(test_extreme_times),
     };
+    /* clang-format on */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

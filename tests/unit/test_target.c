@@ -154,8 +154,8 @@ static void test_check_table(void **state)
         free(copy);
         if (got != checks[i].want) {
             print_error("%s \"%s\": got %d (%s), want %d (%s)\n",
-                        checks[i].method ? checks[i].method : "(null)", checks[i].target,
-                        (int)got, hf_http_target_reason(got), (int)checks[i].want,
+                        checks[i].method ? checks[i].method : "(null)", checks[i].target, (int)got,
+                        hf_http_target_reason(got), (int)checks[i].want,
                         hf_http_target_reason(checks[i].want));
             fail();
         }
@@ -192,7 +192,7 @@ static void test_reasons(void **state)
     assert_string_equal(hf_http_target_reason(HF_TARGET_DOT_SEGMENT),
                         "dot-segment (. or ..) in path");
     assert_non_null(hf_http_target_reason(HF__TARGET_MAX));
-    assert_non_null(hf_http_target_reason((enum hf_target_err)-1));
+    assert_non_null(hf_http_target_reason((enum hf_target_err)(-1)));
 }
 
 static const struct {
@@ -241,8 +241,7 @@ static void test_prefix(void **state)
         if (!ok) {
             print_error("prefix \"%s\" target \"%s\": got %s \"%s\", want \"%s\"\n",
                         prefixes[i].prefix, prefixes[i].target, match ? "match" : "no match",
-                        rest ? rest : "(null)",
-                        prefixes[i].rest ? prefixes[i].rest : "(null)");
+                        rest ? rest : "(null)", prefixes[i].rest ? prefixes[i].rest : "(null)");
             fail();
         }
         /* the rest is always a suffix of the target */
@@ -326,6 +325,7 @@ static void test_upstream_url(void **state)
 
 int main(void)
 {
+    /* clang-format off */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_check_table),
         cmocka_unit_test(test_check_nul_and_length),
@@ -333,5 +333,6 @@ int main(void)
         cmocka_unit_test(test_prefix),
         cmocka_unit_test(test_upstream_url),
     };
+    /* clang-format on */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

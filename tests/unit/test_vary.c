@@ -19,9 +19,9 @@
 #define MAXH 6
 
 struct vcase {
-    const char *resp;             /* stored header block */
-    const char *extra[3];         /* route vary list, NULL-terminated */
-    struct hf_header req[MAXH];   /* request headers, {NULL, NULL}-terminated */
+    const char *resp;           /* stored header block */
+    const char *extra[3];       /* route vary list, NULL-terminated */
+    struct hf_header req[MAXH]; /* request headers, {NULL, NULL}-terminated */
     enum hf_vary_result want;
     const char *key;
 };
@@ -141,10 +141,8 @@ static void test_order_and_absence(void **state)
     assert_string_equal(k1, k2);
 
     const struct hf_header empty[] = {{"A", ""}};
-    assert_int_equal(hf_vary_key(resp, strlen(resp), NULL, 0, empty, 1, k1, sizeof k1),
-                     HF_VARY_OK);
-    assert_int_equal(hf_vary_key(resp, strlen(resp), NULL, 0, NULL, 0, k2, sizeof k2),
-                     HF_VARY_OK);
+    assert_int_equal(hf_vary_key(resp, strlen(resp), NULL, 0, empty, 1, k1, sizeof k1), HF_VARY_OK);
+    assert_int_equal(hf_vary_key(resp, strlen(resp), NULL, 0, NULL, 0, k2, sizeof k2), HF_VARY_OK);
     assert_string_equal(k1, "a=;b;c");
     assert_string_equal(k2, "a;b;c");
 
@@ -255,6 +253,7 @@ static void test_buffer_bounds(void **state)
 
 int main(void)
 {
+    /* clang-format off */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_order_and_absence),
@@ -262,5 +261,6 @@ int main(void)
         cmocka_unit_test(test_key_limit),
         cmocka_unit_test(test_buffer_bounds),
     };
+    /* clang-format on */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
