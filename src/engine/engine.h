@@ -140,6 +140,7 @@ struct hf_flow_result {
     bool stored;             /* the answer was stored */
     bool collapsed;          /* this request waited for another's fetch */
     bool forwarded;          /* a request went to the API for this answer */
+    bool bypass;             /* the request could not use the cache (method, Authorization) */
     enum hf_stale_reason stale_reason;
     char detail[256];
 };

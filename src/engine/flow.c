@@ -29,6 +29,7 @@
 #include "http/date.h"
 #include "http/freshness.h"
 #include "http/headers.h"
+#include "http/vary.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
 #include "upstream/upstream.h"
@@ -177,6 +178,7 @@ static void finish(struct hf_flow *f, enum hf_source source)
     r->source = source;
     r->attempts = f->attempts;
     r->forwarded = f->attempts > 0;
+    r->bypass = !f->cacheable;
     if (r->entry != NULL && source != HF_SOURCE_ORIGIN)
         r->age_s = age_s(r->entry, hf_clock_wall_ms());
     release_waiters(f);
@@ -338,6 +340,25 @@ static char *header_dup(const char *block, size_t len, const char *name)
     return strndup(v, vl);
 }
 
+/*
+ * An answer may be stored under f->key only if the request headers its Vary
+ * names (with the route's own vary list) give the secondary key f->key was
+ * made with.  An API varying on a header the route does not list is passed
+ * on but not stored: add the header to the route's `vary` to cache it.
+ */
+static bool vary_matches_key(const struct hf_flow *f, const char *headers, size_t hlen)
+{
+    const struct hf_route_config *rc = &f->route->cfg;
+    if (!hf_headers_find(headers, hlen, "Vary", &(const char *){NULL}, &(size_t){0}))
+        return true;
+    char vk[HF_VARY_KEY_MAX];
+    if (hf_vary_key(headers, hlen, rc->vary, rc->nvary, f->hdrs, f->nhdrs, vk, sizeof vk) !=
+        HF_VARY_OK)
+        return false;
+    const char *nl = strchr(f->key, '\n');
+    return strcmp(nl ? nl + 1 : "", vk) == 0;
+}
+
 static int64_t add_sat(int64_t a, int64_t b)
 {
     return a > INT64_MAX - b ? INT64_MAX : a + b;
@@ -365,9 +386,7 @@ static hf_err make_entry(struct hf_flow *f, int status, const char *headers, siz
              ((status >= 200 && status < 300 && status != 206) ||
               (status == 404 && rc->cache_404_for_ms > 0)) &&
              (rc->store_private || (!cc.no_store && !cc.private_));
-    const char *vary;
-    size_t vlen;
-    if (hf_headers_find(headers, hlen, "Vary", &vary, &vlen) && vlen == 1 && vary[0] == '*')
+    if (*store && !vary_matches_key(f, headers, hlen))
         *store = false;
 
     if (status == 404)
@@ -855,6 +874,21 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
             free(url);
             return HF_BAD_URL;
         }
+        /* The route's vary headers split the key: "K\nname=value;..." */
+        if (rc->nvary > 0) {
+            char vk[HF_VARY_KEY_MAX];
+            size_t kl = strlen(key);
+            if (hf_vary_key("", 0, rc->vary, rc->nvary, req->headers, req->nheaders, vk,
+                            sizeof vk) != HF_VARY_OK ||
+                kl + 1 + strlen(vk) >= sizeof key) {
+                cacheable = false; /* cannot be keyed: pass it through */
+            } else if (vk[0] != '\0') {
+                key[kl] = '\n';
+                memcpy(key + kl + 1, vk, strlen(vk) + 1);
+            }
+        }
+    }
+    if (cacheable) {
         int64_t now = hf_clock_wall_ms();
         if (hf_store_get_stale(loop->engine->store, key, now, &stale) == HF_OK &&
             stale->fresh_until_ms > now) {

@@ -265,7 +265,7 @@ static enum hf_m_cache cache_label(const struct hf_flow_result *r)
     case HF_SOURCE_STALE:
         return HF_CACHE_STALE;
     case HF_SOURCE_ORIGIN:
-        return r->stored || r->collapsed ? HF_CACHE_MISS : HF_CACHE_BYPASS;
+        return r->bypass ? HF_CACHE_BYPASS : HF_CACHE_MISS;
     default:
         return HF_CACHE_ERROR;
     }

@@ -85,7 +85,7 @@ void hf__cache_status(const struct hf_flow_result *r, int64_t now_ms, char *buf,
         snprintf(buf, len, "holdfast; hit; ttl=%lld%s", ttl, collapsed);
         break;
     case HF_SOURCE_ORIGIN:
-        snprintf(buf, len, "holdfast; fwd=%s%s%s%s", r->stored || r->collapsed ? "miss" : "bypass",
+        snprintf(buf, len, "holdfast; fwd=%s%s%s%s", r->bypass ? "bypass" : "miss",
                  fwd_status, r->stored ? "; stored" : "", collapsed);
         break;
     case HF_SOURCE_STALE:
@@ -97,9 +97,12 @@ void hf__cache_status(const struct hf_flow_result *r, int64_t now_ms, char *buf,
                      hf_stale_reason_name(r->stale_reason), collapsed);
         break;
     default:
-        snprintf(buf, len, "holdfast; fwd=%s%s; detail=\"%s\"%s",
-                 r->forwarded ? "miss" : "bypass", fwd_status, hf_err_label(r->error),
-                 collapsed);
+        if (r->forwarded)
+            snprintf(buf, len, "holdfast; fwd=%s%s; detail=\"%s\"%s",
+                     r->bypass ? "bypass" : "miss", fwd_status, hf_err_label(r->error),
+                     collapsed);
+        else /* nothing was sent: the route is paused, its breaker open, ... */
+            snprintf(buf, len, "holdfast; detail=\"%s\"%s", hf_err_label(r->error), collapsed);
         break;
     }
 }
