@@ -38,6 +38,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "engine/engine.h"
+#include "http/cache_key.h"
 #include "http/headers.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
@@ -59,6 +60,7 @@ struct preq {
     const struct hf_route *route;
     int64_t started_us; /* monotonic */
     bool head;
+    bool unsafe; /* not GET or HEAD: "fwd=method" when passed on */
     char method[16];
     char request_id[72];
     char path[256]; /* for the log line: the path without its query */
@@ -277,7 +279,7 @@ static void on_flow_done(struct hf_flow_result *r, void *arg)
     if (p->magic != PREQ_MAGIC)
         abort();
     char cs[256];
-    hf__cache_status(r, hf_clock_wall_ms(), cs, sizeof cs);
+    hf__cache_status(r, p->unsafe, hf_clock_wall_ms(), cs, sizeof cs);
     if (r->source == HF_SOURCE_NONE) {
         int status = hf_err_http_status(r->error ? r->error : HF_UPSTREAM);
         if (status < 500)
@@ -373,8 +375,9 @@ static void handle(struct evhttp_request *req, void *arg)
                "holdfast is a reverse proxy: CONNECT is not supported");
         return;
     }
+    p->unsafe = strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0;
     char why[128];
-    if (!hf__target_ok(uri, why, sizeof why)) {
+    if (!hf__target_ok(method, uri, why, sizeof why)) {
         reject(p, 400, "bad-request", "Bad request", why);
         return;
     }
@@ -419,6 +422,11 @@ static void handle(struct evhttp_request *req, void *arg)
     const void *bdata = blen ? evbuffer_pullup(body, -1) : NULL;
     p->head = strcmp(method, "HEAD") == 0;
 
+    char target[HF_CACHE_KEY_MAX];
+    if (rest[0] != '/') { /* "/news?x=1": the route root with a query */
+        snprintf(target, sizeof target, "/%s", rest);
+        rest = target;
+    }
     struct hf_flow_request fr = {
         .route = p->route,
         .method = method,

@@ -58,10 +58,12 @@ struct evhttp *hf__new_http(struct event_base *base, int fd,
  * part of uri after the prefix (path and query, starting with '/'). */
 const struct hf_route *hf__route_match(const struct hf_engine *e, const char *uri,
                                        const char **rest);
-/* Whether uri is an origin-form target that stays under its prefix. */
-bool hf__target_ok(const char *uri, char *why, size_t len);
+/* Whether uri is an origin-form target that stays under its prefix; else
+ * why (len bytes) says what is wrong, for the 400. */
+bool hf__target_ok(const char *method, const char *uri, char *why, size_t len);
 /* The Cache-Status field value for a flow's result. */
-void hf__cache_status(const struct hf_flow_result *r, int64_t now_ms, char *buf, size_t len);
+void hf__cache_status(const struct hf_flow_result *r, bool unsafe_method, int64_t now_ms,
+                      char *buf, size_t len);
 const char *hf__reason_phrase(int status);
 
 #endif

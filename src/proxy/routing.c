@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "http/target.h"
 #include "proxy/proxy_impl.h"
 
 static size_t prefix_of(const struct hf_route *r, char *buf, size_t len)
@@ -29,24 +30,16 @@ const struct hf_route *hf__route_match(const struct hf_engine *e, const char *ur
     char prefix[512];
     for (size_t i = 0; i < e->nroutes; i++) {
         size_t n = prefix_of(&e->routes[i], prefix, sizeof prefix);
-        if (n == 1 && prefix[0] == '/') {
-            /* "/" catches everything */
-            if (best == NULL) {
-                best = &e->routes[i];
-                best_len = 0;
-            }
+        if (!hf_http_prefix_match(prefix, uri))
             continue;
-        }
-        if (strncmp(uri, prefix, n) != 0)
-            continue;
-        char next = uri[n];
-        if (next != '\0' && next != '/' && next != '?')
-            continue;
+        if (n == 1)
+            n = 0; /* "/" catches everything, and loses to any longer prefix */
         if (best == NULL || n > best_len) {
             best = &e->routes[i];
             best_len = n;
         }
     }
+    /* what follows the prefix, from its '/' on: "/news/a?x" -> "/a?x" */
     if (best != NULL)
         *rest = uri[best_len] == '/' ? uri + best_len : (uri[best_len] ? uri + best_len : "/");
     return best;

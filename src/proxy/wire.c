@@ -1,108 +1,84 @@
 /*
  * What the proxy says on the wire about a request: whether its target is
- * acceptable, and the Cache-Status (RFC 9211) of its answer.
+ * acceptable (src/http/target.c) and the Cache-Status (RFC 9211,
+ * src/http/cache_status.c) of its answer, from the engine's result.
  */
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
+#include "http/cache_status.h"
+#include "http/target.h"
 #include "proxy/proxy_impl.h"
 
-#define MAX_TARGET 8192
-
-static bool dot_segment(const char *s, size_t n)
+bool hf__target_ok(const char *method, const char *uri, char *why, size_t len)
 {
-    /* ".", "..", and their %2e spellings */
-    size_t dots = 0;
-    for (size_t i = 0; i < n;) {
-        if (s[i] == '.') {
-            dots++;
-            i++;
-        } else if (i + 2 < n && s[i] == '%' && s[i + 1] == '2' && (s[i + 2] | 0x20) == 'e') {
-            dots++;
-            i += 3;
-        } else {
-            return false;
-        }
-    }
-    return dots == 1 || dots == 2;
+    enum hf_target_err e = hf_http_target_check(method, uri, strlen(uri));
+    if (e == HF_TARGET_OK)
+        return true;
+    snprintf(why, len, "%s", hf_http_target_reason(e));
+    return false;
 }
 
-bool hf__target_ok(const char *uri, char *why, size_t len)
+static enum hf_cs_detail detail_of(const struct hf_flow_result *r)
 {
-    size_t n = strlen(uri);
-    if (uri[0] != '/') {
-        snprintf(why, len, "only origin-form request targets (\"/path?query\") are accepted");
-        return false;
+    switch (r->stale_reason) {
+    case HF_STALE_RATE_LIMITED:
+        return HF_CS_DETAIL_RATE_LIMITED;
+    case HF_STALE_BREAKER_OPEN:
+        return HF_CS_DETAIL_BREAKER_OPEN;
+    case HF_STALE_QUOTA_SPENT:
+        return HF_CS_DETAIL_QUOTA_SPENT;
+    case HF_STALE_LATENCY_BUDGET:
+        return HF_CS_DETAIL_LATENCY_BUDGET;
+    case HF_STALE_UPSTREAM_ERROR:
+        return HF_CS_DETAIL_UPSTREAM_ERROR;
+    default:
+        return HF_CS_DETAIL_NONE;
     }
-    if (n > MAX_TARGET) {
-        snprintf(why, len, "request target longer than %d bytes", MAX_TARGET);
-        return false;
-    }
-    size_t plen = strcspn(uri, "?#");
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)uri[i];
-        if (c < 0x20 || c == 0x7f) {
-            snprintf(why, len, "control character in the request target");
-            return false;
-        }
-        if (i < plen && (c == '\\' || (c == '%' && i + 2 < n && uri[i + 1] == '0' &&
-                                       uri[i + 2] == '0'))) {
-            snprintf(why, len, "backslash or NUL in the path");
-            return false;
-        }
-        if (i < plen && c == '%' && i + 2 < n &&
-            ((uri[i + 1] == '2' && (uri[i + 2] | 0x20) == 'f') ||
-             (uri[i + 1] == '5' && (uri[i + 2] | 0x20) == 'c'))) {
-            snprintf(why, len, "encoded slash or backslash in the path");
-            return false;
-        }
-    }
-    for (size_t i = 1; i <= plen;) {
-        size_t seg = strcspn(uri + i, "/?#");
-        if (seg > plen - i)
-            seg = plen - i;
-        if (dot_segment(uri + i, seg)) {
-            snprintf(why, len, "\".\" and \"..\" path segments are not allowed");
-            return false;
-        }
-        i += seg + 1;
-    }
-    return true;
 }
 
-void hf__cache_status(const struct hf_flow_result *r, int64_t now_ms, char *buf, size_t len)
+void hf__cache_status(const struct hf_flow_result *r, bool unsafe_method, int64_t now_ms,
+                      char *buf, size_t len)
 {
     const struct hf_entry *e = r->entry;
-    long long ttl = e ? (long long)((e->fresh_until_ms - now_ms) / 1000) : 0;
-    char fwd_status[32] = "";
-    int fs = r->source == HF_SOURCE_ORIGIN && e ? e->status : r->error_status;
-    if (fs > 0)
-        snprintf(fwd_status, sizeof fwd_status, "; fwd-status=%d", fs);
-    const char *collapsed = r->collapsed ? "; collapsed" : "";
+    struct hf_cache_status cs = {.kind = HF_CS_MISS};
+    if (e != NULL) {
+        cs.has_ttl = true;
+        cs.ttl_s = (e->fresh_until_ms - now_ms) / 1000;
+    }
     switch (r->source) {
     case HF_SOURCE_FRESH:
-        snprintf(buf, len, "holdfast; hit; ttl=%lld%s", ttl, collapsed);
+        cs.kind = HF_CS_HIT;
         break;
     case HF_SOURCE_ORIGIN:
-        snprintf(buf, len, "holdfast; fwd=%s%s%s%s", r->bypass ? "bypass" : "miss",
-                 fwd_status, r->stored ? "; stored" : "", collapsed);
+        cs.kind = r->bypass ? (unsafe_method ? HF_CS_METHOD : HF_CS_BYPASS) : HF_CS_MISS;
+        cs.fwd_status = e ? e->status : 0;
+        cs.has_ttl = false;
+        cs.stored = r->stored;
+        cs.collapsed = r->collapsed;
         break;
     case HF_SOURCE_STALE:
-        if (r->forwarded)
-            snprintf(buf, len, "holdfast; fwd=stale%s; ttl=%lld; detail=\"%s\"%s", fwd_status,
-                     ttl, hf_stale_reason_name(r->stale_reason), collapsed);
-        else
-            snprintf(buf, len, "holdfast; hit; ttl=%lld; detail=\"%s\"%s", ttl,
-                     hf_stale_reason_name(r->stale_reason), collapsed);
+        cs.detail = detail_of(r);
+        if (r->forwarded) {
+            cs.kind = HF_CS_STALE;
+            cs.fwd_status = r->error_status; /* 0 on timeout or no connection: left out */
+            cs.collapsed = r->collapsed;
+        } else {
+            cs.kind = HF_CS_HIT; /* served without asking the API */
+        }
         break;
-    default:
-        if (r->forwarded)
-            snprintf(buf, len, "holdfast; fwd=%s%s; detail=\"%s\"%s",
-                     r->bypass ? "bypass" : "miss", fwd_status, hf_err_label(r->error),
-                     collapsed);
-        else /* nothing was sent: the route is paused, its breaker open, ... */
-            snprintf(buf, len, "holdfast; detail=\"%s\"%s", hf_err_label(r->error), collapsed);
+    default: /* nothing to serve */
+        cs.has_ttl = false;
+        cs.detail_text = hf_err_label(r->error ? r->error : HF_UPSTREAM);
+        if (r->forwarded || r->bypass) {
+            cs.kind = r->bypass ? (unsafe_method ? HF_CS_METHOD : HF_CS_BYPASS) : HF_CS_MISS;
+            cs.fwd_status = r->error_status;
+            cs.collapsed = r->collapsed;
+        } else {
+            cs.kind = HF_CS_MISS; /* the route sent nothing: say why */
+        }
         break;
     }
+    if (hf_cache_status_format(&cs, buf, len) != HF_OK)
+        snprintf(buf, len, "holdfast");
 }

@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "core/clock.h"
+#include "http/target.h"
 
 #define UPSTREAM_MAGIC 0x75707374u /* "upst" */
 #define XFER_MAGIC 0x78666572u     /* "xfer" */
@@ -460,18 +461,16 @@ hf_err hf_upstream_build_url(const char *base, const char *target, const struct 
         goto out;
     const char *url = base;
     if (target != NULL && target[0] != '\0') {
-        /* base "https://x/v1/" or "https://x/v1" + target "/a" or "a" -> "https://x/v1/a" */
-        size_t bl = strlen(base);
-        while (bl > 0 && base[bl - 1] == '/')
-            bl--;
         while (*target == '/')
             target++;
-        size_t tl = strlen(target);
-        if ((joined = malloc(bl + tl + 2)) == NULL)
+        size_t need = strlen(base) + strlen(target) + 2;
+        if ((joined = malloc(need)) == NULL)
             goto out;
-        memcpy(joined, base, bl);
-        joined[bl] = '/';
-        memcpy(joined + bl + 1, target, tl + 1);
+        if (hf_http_upstream_url(base, target, strlen(target), joined, need) != HF_OK) {
+            snprintf(errbuf, errlen, "malformed upstream URL \"%s\"", base);
+            err = HF_BAD_URL;
+            goto out;
+        }
         url = joined;
     }
     err = HF_BAD_URL;
