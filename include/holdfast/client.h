@@ -129,6 +129,14 @@ struct hf_client;
  */
 hf_err hf_client_create(const struct hf_config *cfg, struct hf_client **out, char *errbuf,
                         size_t errlen);
+/*
+ * Delete stored copies past their stale window or older than keep_ms, then
+ * evict the least recently used ones until the store is within its size
+ * bounds.  Blocks while the store works (a SQLite store: one transaction);
+ * call it from a thread of your own, or between requests.
+ */
+hf_err hf_client_sweep(struct hf_client *c);
+
 /* Destroy *c (flushing the store) and set *c to NULL; NULL is a no-op. */
 void hf_client_destroy(struct hf_client **c);
 

@@ -427,6 +427,8 @@ int hf_cmd_fetch(int argc, char **argv)
     }
 out:
     hf_response_free(&resp);
+    if (client != NULL)
+        hf_client_sweep(client); /* keep the file within keep/max_size, run after run */
     hf_client_destroy(&client);
     hf_config_file_free(&file);
     for (size_t i = 0; i < o.nheaders; i++)

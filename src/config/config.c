@@ -12,8 +12,8 @@
 #include <holdfast/config.h>
 
 #include <errno.h>
-#include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>

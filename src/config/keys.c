@@ -107,12 +107,12 @@ const struct hf__key hf__keys[] = {
      .max = 2048, .check = check_url, .syntax = "http(s)://HOST[:PORT][/PATH]",
      .example = "https://api.example.com/v1/", RT(upstream),
      .help = "The API's base URL. Only configured upstreams are ever contacted."},
-    {.path = "routes[].headers", .type = HF_KT_MAP, .flags = HF_KF_SECRET | HF_KF_OFF,
+    {.path = "routes[].headers", .type = HF_KT_MAP, .flags = HF_KF_OFF,
      .def_doc = "none", .max = 64, .check = hf__check_header_name, .syntax = "{ NAME: VALUE }",
      .example = "{ X-Api-Key: \"${NEWS_API_KEY}\" }", RT2(headers, nheaders),
      .help = "Headers added to every request to the API, typically credentials: write them "
              "as ${NAME} so the secret stays in the environment. Never logged."},
-    {.path = "routes[].query", .type = HF_KT_MAP, .flags = HF_KF_SECRET | HF_KF_OFF,
+    {.path = "routes[].query", .type = HF_KT_MAP, .flags = HF_KF_OFF,
      .def_doc = "none", .max = 64, .check = hf__check_param_name, .syntax = "{ NAME: VALUE }",
      .example = "{ apikey: \"${NEWS_API_KEY}\" }", RT2(query, nquery),
      .help = "Query parameters added to every request to the API, for APIs that take a key "

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/clock.h"
 #include "engine/engine.h"
 #include "http/headers.h"
 #include "upstream/upstream.h"
@@ -242,6 +243,13 @@ hf_err hf_request(struct hf_client *c, const struct hf_request *rq, struct hf_re
         .body_len = rq->body_len,
     };
     return run(c, &req, resp);
+}
+
+hf_err hf_client_sweep(struct hf_client *c)
+{
+    if (c == NULL)
+        return HF_EINVAL;
+    return hf_store_sweep(c->engine->store, hf_clock_wall_ms(), NULL);
 }
 
 void hf_response_free(struct hf_response *r)

@@ -8,7 +8,9 @@
  */
 #include <event2/event.h>
 #include <event2/http.h>
+#include <pthread.h>
 #include <signal.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,7 @@
 #include <holdfast/config.h>
 
 #include "admin/admin.h"
+#include "core/clock.h"
 #include "obs/log.h"
 #include "proxy/proxy.h"
 #include "proxy/proxy_impl.h"
@@ -25,11 +28,13 @@
 #define SHUTDOWN_GRACE_MS 10000
 #define MAX_WORKERS 64
 #define MAX_GENERATIONS 256 /* reloads kept alive until exit (flows may still use them) */
+#define SWEEP_EVERY_S 60    /* expiry (store.keep, stale windows) and size eviction */
 
 struct server {
     struct event_base *base;
     struct hf_config_file *file;
     struct hf_engine *engine;                  /* the current generation */
+    struct hf_store *store;                    /* shared by every generation */
     struct hf_engine *old[MAX_GENERATIONS];    /* earlier ones, with their configs */
     struct hf_config_file *old_files[MAX_GENERATIONS];
     int nold;
@@ -38,7 +43,41 @@ struct server {
     struct hf_admin *admin;
     bool admin_started;
     const char *config_path;
+    /* The janitor: sweeps the store off every loop (a SQLite sweep waits
+     * for the writer thread). */
+    pthread_t janitor;
+    bool janitor_running;
+    pthread_mutex_t janitor_mu;
+    pthread_cond_t janitor_cv;
+    bool stopping;
 };
+
+static void *janitor_main(void *arg)
+{
+    struct server *s = arg;
+    pthread_mutex_lock(&s->janitor_mu);
+    while (!s->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += SWEEP_EVERY_S;
+        pthread_cond_timedwait(&s->janitor_cv, &s->janitor_mu, &ts);
+        if (s->stopping)
+            break;
+        pthread_mutex_unlock(&s->janitor_mu);
+        uint64_t removed = 0;
+        int64_t t0 = hf_clock_mono_ms();
+        /* the first generation's store is every generation's store */
+        hf_err err = hf_store_sweep(s->store, hf_clock_wall_ms(), &removed);
+        if (err)
+            HF_LOG(HF_LOG_ERROR, "sweep_failed", HF_LS("error", hf_err_label(err)));
+        else if (removed > 0)
+            HF_LOG(HF_LOG_INFO, "sweep", HF_LI("removed", (int64_t)removed),
+                   HF_LI("duration_ms", hf_clock_mono_ms() - t0));
+        pthread_mutex_lock(&s->janitor_mu);
+    }
+    pthread_mutex_unlock(&s->janitor_mu);
+    return NULL;
+}
 
 static void on_stop(evutil_socket_t sig, short what, void *arg)
 {
@@ -141,6 +180,11 @@ int hf_proxy_main(const char *config_path)
         fprintf(stderr, "holdfast serve: %s\n", err);
         goto out;
     }
+    s.store = s.engine->store;
+    pthread_mutex_init(&s.janitor_mu, NULL);
+    pthread_cond_init(&s.janitor_cv, NULL);
+    if (pthread_create(&s.janitor, NULL, janitor_main, &s) == 0)
+        s.janitor_running = true;
     if ((s.base = event_base_new()) == NULL)
         goto out;
     int n = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -190,6 +234,15 @@ int hf_proxy_main(const char *config_path)
 out:
     for (int i = 0; i < s.nworkers; i++)
         hf__worker_stop(&s.workers[i], SHUTDOWN_GRACE_MS);
+    if (s.janitor_running) {
+        pthread_mutex_lock(&s.janitor_mu);
+        s.stopping = true;
+        pthread_cond_signal(&s.janitor_cv);
+        pthread_mutex_unlock(&s.janitor_mu);
+        pthread_join(s.janitor, NULL);
+        pthread_mutex_destroy(&s.janitor_mu);
+        pthread_cond_destroy(&s.janitor_cv);
+    }
     hf_admin_stop(&s.admin);
     for (int i = 0; i < s.nworkers; i++)
         hf__worker_fini(&s.workers[i]);
