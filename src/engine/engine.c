@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cache/store_impl.h"
 #include "core/clock.h"
@@ -112,16 +113,26 @@ static hf_err route_copy(struct hf_route *r, const struct hf_route_config *src)
                 goto out;
         c->ignore_params = v;
     }
-    c->vary = NULL;
-    if (src->nvary > 0) {
-        const char **v = calloc(src->nvary, sizeof *v);
+    /* The cache key varies on the route's `vary` headers and always on
+     * Accept-Encoding: answers are relayed with their own Content-Encoding,
+     * so a gzip copy must never reach a client that did not ask for it
+     * (and APIs behind a compressing server send Vary: Accept-Encoding). */
+    {
+        const char **v = calloc(src->nvary + 1, sizeof *v);
         if (v == NULL)
             goto out;
         r->arrays[3] = v;
-        for (size_t i = 0; i < src->nvary; i++)
-            if ((v[i] = own(r, src->vary[i])) == NULL)
+        size_t n = 0;
+        bool has_ae = false;
+        for (size_t i = 0; i < src->nvary; i++) {
+            if ((v[n++] = own(r, src->vary[i])) == NULL)
                 goto out;
+            has_ae |= strcasecmp(src->vary[i], "Accept-Encoding") == 0;
+        }
+        if (!has_ae)
+            v[n++] = "Accept-Encoding";
         c->vary = v;
+        c->nvary = n;
     }
     if (c->retry.attempts < 1)
         c->retry.attempts = 1;

@@ -416,14 +416,23 @@ static hf_err make_entry(struct hf_flow *f, int status, const char *headers, siz
     return err;
 }
 
-/* Drop the stored GET copy of target (a path under the route's upstream). */
+/* Drop key's copy and every variant of it ("key\n<vary key>"). */
+static void drop_key(struct hf_store *s, const char *key)
+{
+    char prefix[HF_CACHE_KEY_MAX + 1];
+    hf_store_delete(s, key);
+    if ((size_t)snprintf(prefix, sizeof prefix, "%s\n", key) < sizeof prefix)
+        hf_store_delete_prefix(s, prefix, NULL);
+}
+
+/* Drop the stored GET copies of target (a path under the route's upstream). */
 static void invalidate_target(struct hf_flow *f, const char *target)
 {
     const struct hf_route_config *rc = &f->route->cfg;
     char key[HF_CACHE_KEY_MAX];
     if (hf_cache_key("GET", rc->name, target, rc->ignore_params, rc->nignore_params, key,
                      sizeof key) == HF_OK)
-        hf_store_delete(f->engine->store, key);
+        drop_key(f->engine->store, key);
 }
 
 /*
@@ -433,7 +442,7 @@ static void invalidate_target(struct hf_flow *f, const char *target)
  */
 static void invalidate(struct hf_flow *f, const char *headers, size_t hlen)
 {
-    hf_store_delete(f->engine->store, f->key);
+    drop_key(f->engine->store, f->key);
     const char *base = f->route->cfg.upstream;
     size_t blen = base ? strlen(base) : 0;
     while (blen > 0 && base[blen - 1] == '/')
