@@ -4,8 +4,8 @@
  * One interface, several stores: "memory" (an LRU bounded in bytes) and
  * "sqlite" (a file; WAL, crash-safe, survives restarts).  Every store answers
  * the seed's two-tier access: get_fresh (only while fresh) and get_stale
- * (any copy still within its stale window), plus put, delete and sweep
- * (expiry by age, eviction by size).
+ * (any copy still within its stale window), plus put, delete, delete by
+ * key prefix and sweep (expiry by age, eviction by size).
  *
  * Entries are immutable once put and reference-counted: a reader holds its
  * own reference and may keep it after the store evicts or replaces the key.
@@ -114,6 +114,18 @@ hf_err hf_store_delete(struct hf_store *s, const char *key);
  * also a flush.
  */
 hf_err hf_store_sweep(struct hf_store *s, int64_t now_ms, uint64_t *removed);
+/*
+ * Remove every key that starts with prefix (byte comparison); *removed (may
+ * be NULL) gets how many.  prefix must not be empty (HF_EINVAL).  An
+ * administrative operation (a purge): the memory store scans every copy
+ * under its lock; the SQLite store applies every write queued before it
+ * first (so it is also a flush, and a put queued before it is removed too)
+ * and returns once the deletion is committed.  The key/value table is not
+ * touched.  Removals count neither as evictions nor as expired.  Returns
+ * HF_OK, HF_EINVAL, HF_ENOMEM, or HF_STORE (the SQLite write failed; *removed
+ * is then 0).
+ */
+hf_err hf_store_delete_prefix(struct hf_store *s, const char *prefix, uint64_t *removed);
 
 /* For the SQLite store entries and bytes count the file (committed writes,
  * other processes' included); evictions and expired count this handle's. */

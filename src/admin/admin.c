@@ -190,38 +190,67 @@ static void health(struct hf_admin *a, struct evhttp_request *req)
     reply_json(req, strcmp(overall, "down") == 0 ? 503 : 200, o);
 }
 
+/*
+ * POST /purge?route=R&key=PATH drops the stored copy of PATH (every variant);
+ * POST /purge?route=R&prefix=P drops every copy whose path starts with P.
+ * Waits for the store (a SQLite delete goes through its writer thread):
+ * this is the admin loop, never a worker's.
+ */
 static void purge(struct hf_admin *a, struct evhttp_request *req)
 {
     struct evkeyvalq q;
     const char *uri = evhttp_request_get_uri(req);
     const char *query = strchr(uri, '?');
     if (query == NULL || evhttp_parse_query_str(query + 1, &q) != 0) {
-        json_t *o = json_pack("{s:s}", "error", "expected ?route=NAME&key=PATH");
-        reply_json(req, 400, o);
+        reply_json(req, 400, json_pack("{s:s}", "error",
+                                       "expected ?route=NAME&key=PATH or ?route=NAME&prefix=PATH"));
         return;
     }
     const char *route = evhttp_find_header(&q, "route");
     const char *key = evhttp_find_header(&q, "key");
+    const char *prefix = evhttp_find_header(&q, "prefix");
     const struct hf_route *r = route ? hf_engine_route(a->engine, route) : NULL;
-    json_t *o;
+    json_t *o = NULL;
     int status = 200;
-    char k[HF_CACHE_KEY_MAX];
+    char k[HF_CACHE_KEY_MAX + 2];
+    uint64_t n = 0, more = 0;
     if (r == NULL) {
         o = json_pack("{s:s}", "error", "unknown or missing route");
         status = 404;
-    } else if (key == NULL) {
-        o = json_pack("{s:s}", "error", "missing key=PATH");
+    } else if ((key == NULL) == (prefix == NULL)) {
+        o = json_pack("{s:s}", "error", "give one of key=PATH or prefix=PATH");
         status = 400;
-    } else if (hf_cache_key("GET", r->cfg.name, key, r->cfg.ignore_params,
-                            r->cfg.nignore_params, k, sizeof k) != HF_OK) {
-        o = json_pack("{s:s}", "error", "malformed key");
+    } else if (key != NULL) {
+        if (key[0] != '/' || hf_cache_key("GET", r->cfg.name, key, r->cfg.ignore_params,
+                                          r->cfg.nignore_params, k, sizeof k - 1) != HF_OK) {
+            o = json_pack("{s:s}", "error", "malformed key: expected a path such as /latest?x=1");
+            status = 400;
+        } else {
+            /* the copy itself, then its variants ("key\n<vary key>") */
+            hf_err err = hf_store_delete(a->engine->store, k);
+            size_t kl = strlen(k);
+            k[kl] = '\n';
+            k[kl + 1] = '\0';
+            if (!err)
+                err = hf_store_delete_prefix(a->engine->store, k, &more);
+            if (err) {
+                o = json_pack("{s:s}", "error", "the store failed");
+                status = 500;
+            }
+        }
+    } else if (prefix[0] != '/' ||
+               (size_t)snprintf(k, sizeof k, "GET %s %s", r->cfg.name, prefix) >= sizeof k) {
+        o = json_pack("{s:s}", "error", "malformed prefix: expected a path such as /latest");
         status = 400;
-    } else if (hf_store_delete(a->engine->store, k) != HF_OK) {
+    } else if (hf_store_delete_prefix(a->engine->store, k, &n) != HF_OK) {
         o = json_pack("{s:s}", "error", "the store failed");
         status = 500;
-    } else {
-        HF_LOG(HF_LOG_INFO, "purge", HF_LS("route", r->cfg.name), HF_LS("path", key));
-        o = json_pack("{s:s,s:s,s:i}", "route", r->cfg.name, "key", key, "purged", 1);
+    }
+    if (o == NULL) {
+        HF_LOG(HF_LOG_INFO, "purge", HF_LS("route", r->cfg.name),
+               HF_LS(key ? "key" : "prefix", key ? key : prefix), HF_LI("removed", n + more));
+        o = json_pack("{s:s,s:s,s:I}", "route", r->cfg.name, key ? "key" : "prefix",
+                      key ? key : prefix, "purged", (json_int_t)(key ? more : n));
     }
     evhttp_clear_headers(&q);
     reply_json(req, status, o);

@@ -133,6 +133,19 @@ hf_err hf_store_delete(struct hf_store *s, const char *key)
     return s->ops->del(s, key);
 }
 
+hf_err hf_store_delete_prefix(struct hf_store *s, const char *prefix, uint64_t *removed)
+{
+    uint64_t n = 0;
+    hf_err err = HF_EINVAL;
+    if (s != NULL && prefix != NULL && prefix[0] != '\0') {
+        assert(s->magic == HF_STORE_MAGIC);
+        err = s->ops->del_prefix(s, prefix, &n);
+    }
+    if (removed != NULL)
+        *removed = err == HF_OK ? n : 0;
+    return err;
+}
+
 hf_err hf_store_sweep(struct hf_store *s, int64_t now_ms, uint64_t *removed)
 {
     uint64_t n = 0;
@@ -193,11 +206,14 @@ hf_err hf_store_kv_put(struct hf_store *s, const char *key, const char *value)
  *  - a put of a newer copy lands in front between our back read and our
  *    promotion: promote() refuses to replace a copy stored later;
  *  - a delete (purge) runs between our back read and our promotion, and
- *    the promotion would bring the purged copy back.  Deletes bump `gen`
- *    (after deleting from back, under `mu`, together with the front
- *    delete); a promotion happens under `mu` only if `gen` is unchanged
- *    since before the back read, so a read that may have seen the old copy
- *    never promotes it.
+ *    the promotion would bring the purged copy back.  Deletes, single or
+ *    by prefix, bump `gen` (after deleting from back, under `mu`, together
+ *    with the front delete); a promotion happens under `mu` only if `gen`
+ *    is unchanged since before the back read, so a read that may have seen
+ *    the old copy never promotes it.  One counter for every key: a delete
+ *    only makes the back reads in flight skip their promotion, which a
+ *    cache can afford, and a prefix delete matches keys no per-key counter
+ *    could name in advance.
  * The fast path (a front hit) takes neither the mutex nor the counter.
  */
 struct tiered {
@@ -252,6 +268,18 @@ static hf_err tiered_del(struct hf_store *s, const char *key)
     pthread_mutex_lock(&t->mu);
     __atomic_add_fetch(&t->gen, 1, __ATOMIC_RELEASE);
     hf_err ef = t->front->ops->del(t->front, key);
+    pthread_mutex_unlock(&t->mu);
+    return eb != HF_OK ? eb : ef;
+}
+
+static hf_err tiered_del_prefix(struct hf_store *s, const char *prefix, uint64_t *removed)
+{
+    struct tiered *t = (struct tiered *)s;
+    uint64_t front_removed = 0;
+    hf_err eb = t->back->ops->del_prefix(t->back, prefix, removed);
+    pthread_mutex_lock(&t->mu);
+    __atomic_add_fetch(&t->gen, 1, __ATOMIC_RELEASE);
+    hf_err ef = t->front->ops->del_prefix(t->front, prefix, &front_removed);
     pthread_mutex_unlock(&t->mu);
     return eb != HF_OK ? eb : ef;
 }
@@ -312,6 +340,7 @@ static const struct hf_store_ops tiered_ops = {
     .put = tiered_put,
     .promote = tiered_promote,
     .del = tiered_del,
+    .del_prefix = tiered_del_prefix,
     .sweep = tiered_sweep,
     .stats = tiered_stats,
     .kv_get = tiered_kv_get,

@@ -30,6 +30,8 @@ struct hf_store_ops {
      */
     hf_err (*promote)(struct hf_store *s, struct hf_entry *e);
     hf_err (*del)(struct hf_store *s, const char *key);
+    /* prefix is not empty; *removed is not NULL (set it on every return). */
+    hf_err (*del_prefix)(struct hf_store *s, const char *prefix, uint64_t *removed);
     hf_err (*sweep)(struct hf_store *s, int64_t now_ms, uint64_t *removed);
     void (*stats)(struct hf_store *s, struct hf_store_stats *out);
     /*
@@ -69,8 +71,9 @@ hf_err hf__mkdir_parents(const char *path);
 
 /*
  * A two-tier store: get tries front, then back, and copies a back hit into
- * front; put and delete go to both (back first); sweep sweeps both and
- * reports back's count; stats are back's.  kv_put goes to both (back
+ * front; put, delete and delete_prefix go to both (back first;
+ * delete_prefix reports back's count); sweep sweeps both and reports
+ * back's count; stats are back's.  kv_put goes to both (back
  * first); kv_get tries front, then back, and copies nothing into front, so
  * front only ever holds this process's own writes.  On HF_OK *out owns front and back
  * (closing it closes both); on failure the caller still owns them.

@@ -202,6 +202,29 @@ static hf_err mem_del(struct hf_store *s, const char *key)
     return HF_OK;
 }
 
+/* One pass under the lock, like a sweep: a purge is an admin operation. */
+static hf_err mem_del_prefix(struct hf_store *s, const char *prefix, uint64_t *removed)
+{
+    struct mem_store *m = (struct mem_store *)s;
+    size_t len = strlen(prefix);
+    struct mnode *grave = NULL;
+    uint64_t n_removed = 0;
+    pthread_mutex_lock(&m->mu);
+    struct mnode *n = m->head;
+    while (n != NULL) {
+        struct mnode *next = n->next;
+        if (strncmp(n->e->key, prefix, len) == 0) {
+            unlink_node(m, n, &grave);
+            n_removed++;
+        }
+        n = next;
+    }
+    pthread_mutex_unlock(&m->mu);
+    bury(grave);
+    *removed = n_removed;
+    return HF_OK;
+}
+
 static hf_err insert(struct mem_store *m, struct hf_entry *e, int only_if_newer)
 {
     size_t size = hf_entry_size(e);
@@ -389,6 +412,7 @@ static const struct hf_store_ops mem_ops = {
     .put = mem_put,
     .promote = mem_promote,
     .del = mem_del,
+    .del_prefix = mem_del_prefix,
     .sweep = mem_sweep,
     .stats = mem_stats,
     .kv_get = mem_kv_get,

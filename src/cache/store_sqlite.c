@@ -2,9 +2,10 @@
  * The SQLite store: one file, one table, WAL mode, survives restarts and may
  * be shared by several processes (a server and `holdfast fetch`).
  *
- * Threads.  All writes (put, delete, sweep, and the readers' used_at
- * touches) go through a bounded FIFO queue to one writer thread per store,
- * which applies up to BATCH_MAX queued operations per transaction.  Reads
+ * Threads.  All writes (put, delete, delete by prefix, sweep, and the
+ * readers' used_at touches) go through a bounded FIFO queue to one writer
+ * thread per store, which applies up to BATCH_MAX queued operations per
+ * transaction; a sweep's or prefix delete's caller waits for it.  Reads
  * use a second connection under `rmu`; WAL readers never wait for the
  * writer.  A queued operation stays in the queue until its transaction has
  * committed, and a read looks there first, so every thread reads its own
@@ -102,21 +103,27 @@ static const char schema_sql[] =
     "SELECT route, status, headers, body, stored_at, fresh_until, stale_until, etag,"              \
     " last_modified, used_at, checksum FROM entries WHERE key = ?1 AND "
 
-enum op_kind { OP_PUT, OP_DEL, OP_TOUCH, OP_SWEEP, OP_KV_PUT };
+enum op_kind { OP_PUT, OP_DEL, OP_TOUCH, OP_SWEEP, OP_KV_PUT, OP_DEL_PREFIX };
 
 struct wop {
     struct wop *next;
     enum op_kind kind;
     uint64_t hash;      /* of key: a cheap filter for pending lookups */
-    const char *key;    /* PUT: e->key; DEL, TOUCH, KV_PUT: stored after the struct */
+    const char *key;    /* PUT: e->key; DEL, TOUCH, KV_PUT: stored after the struct;
+                           DEL_PREFIX: the prefix, the caller's */
     const char *value;  /* KV_PUT: stored after the key */
     struct hf_entry *e; /* PUT: one reference */
     int64_t t;          /* TOUCH: used_at; SWEEP: now_ms */
     size_t cost;        /* bytes charged against QUEUE_MAX_BYTES */
-    /* SWEEP only: the op lives on the sweeping thread's stack */
+    /* SWEEP and DEL_PREFIX only (waited()): the op lives on the stack of
+     * the thread waiting for it, outside the queue bound. */
     int done;
     hf_err result;
-    uint64_t expired, evicted;
+    uint64_t expired, evicted; /* SWEEP */
+    size_t key_len;            /* DEL_PREFIX: strlen(key) */
+    const char *upper;         /* DEL_PREFIX: the range's end, upper_len bytes; */
+    size_t upper_len;          /*   0: the range has no end */
+    uint64_t removed;          /* DEL_PREFIX */
 };
 
 struct sql_store {
@@ -129,7 +136,7 @@ struct sql_store {
     pthread_mutex_t qmu;
     pthread_cond_t work; /* the writer waits for ops or stop */
     pthread_cond_t room; /* producers wait for room */
-    pthread_cond_t done; /* sweepers wait for their op */
+    pthread_cond_t done; /* waited() ops' threads wait for them */
     struct wop *head, *tail;
     size_t qcount, qbytes; /* bounded ops only (not sweeps) */
     int stop;
@@ -138,8 +145,8 @@ struct sql_store {
     /* The writer thread's; used by the opening thread before it starts. */
     pthread_t writer;
     sqlite3 *wdb;
-    sqlite3_stmt *w_begin, *w_commit, *w_rollback, *w_put, *w_del, *w_touch, *w_expire, *w_total,
-        *w_evict, *w_kv_put;
+    sqlite3_stmt *w_begin, *w_commit, *w_rollback, *w_put, *w_del, *w_del_range, *w_del_from,
+        *w_touch, *w_expire, *w_total, *w_evict, *w_kv_put;
     struct wop *batch[BATCH_MAX];
     char werr[256];
 
@@ -435,10 +442,10 @@ static enum verdict prepare_all(sqlite3 *db, const struct stmt_def *d, size_t n,
 
 static void finalize_all(struct sql_store *s)
 {
-    sqlite3_stmt **all[] = {&s->w_begin,  &s->w_commit, &s->w_rollback, &s->w_put,
-                            &s->w_del,    &s->w_touch,  &s->w_expire,   &s->w_total,
-                            &s->w_evict,  &s->w_kv_put, &s->r_fresh,    &s->r_stale,
-                            &s->r_stats,  &s->r_kv};
+    sqlite3_stmt **all[] = {&s->w_begin,  &s->w_commit,    &s->w_rollback, &s->w_put,
+                            &s->w_del,    &s->w_del_range, &s->w_del_from, &s->w_touch,
+                            &s->w_expire, &s->w_total,     &s->w_evict,    &s->w_kv_put,
+                            &s->r_fresh,  &s->r_stale,     &s->r_stats,    &s->r_kv};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         sqlite3_finalize(*all[i]);
         *all[i] = NULL;
@@ -455,6 +462,12 @@ static enum verdict prepare_writer(struct sql_store *s, char *why, size_t whylen
                     "stored_at, fresh_until, stale_until, etag, last_modified, size, used_at, "
                     "checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"},
         {&s->w_del, "DELETE FROM entries WHERE key = ?1"},
+        /* Keys starting with a prefix, as a range over the primary key's
+         * index (BINARY collation: memcmp order), never a scan: LIKE and
+         * GLOB treat % _ * ? [ as patterns and only use the index under
+         * conditions a key cannot promise. */
+        {&s->w_del_range, "DELETE FROM entries WHERE key >= ?1 AND key < ?2"},
+        {&s->w_del_from, "DELETE FROM entries WHERE key >= ?1"},
         {&s->w_touch, "UPDATE entries SET used_at = ?2 WHERE key = ?1 AND used_at < ?2"},
         {&s->w_expire, "DELETE FROM entries WHERE stale_until <= ?1 OR stored_at < ?2"},
         {&s->w_total, "SELECT total(size) FROM entries"},
@@ -580,6 +593,12 @@ static int admissible(const struct sql_store *s, const struct wop *op)
     return s->qcount == 0 || (s->qcount < QUEUE_MAX_OPS && s->qbytes + op->cost <= QUEUE_MAX_BYTES);
 }
 
+/* An op whose thread waits for it (on its stack, not bounded, not freed). */
+static int waited(const struct wop *op)
+{
+    return op->kind == OP_SWEEP || op->kind == OP_DEL_PREFIX;
+}
+
 static void append(struct sql_store *s, struct wop *op)
 {
     op->next = NULL;
@@ -588,7 +607,7 @@ static void append(struct sql_store *s, struct wop *op)
     else
         s->head = op;
     s->tail = op;
-    if (op->kind != OP_SWEEP) {
+    if (!waited(op)) {
         s->qcount++;
         s->qbytes += op->cost;
     }
@@ -697,6 +716,14 @@ static int apply_op(struct sql_store *s, struct wop *op)
         sqlite3_bind_text(s->w_touch, 1, op->key, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s->w_touch, 2, op->t);
         return step_done(s->w_touch);
+    case OP_DEL_PREFIX:
+        st = op->upper_len > 0 ? s->w_del_range : s->w_del_from;
+        sqlite3_bind_text64(st, 1, op->key, op->key_len, SQLITE_STATIC, SQLITE_UTF8);
+        if (op->upper_len > 0)
+            sqlite3_bind_text64(st, 2, op->upper, op->upper_len, SQLITE_STATIC, SQLITE_UTF8);
+        rc = step_done(st);
+        op->removed = rc == SQLITE_OK ? (uint64_t)sqlite3_changes(s->wdb) : 0;
+        return rc;
     case OP_KV_PUT:
         sqlite3_bind_text(s->w_kv_put, 1, op->key, -1, SQLITE_STATIC);
         sqlite3_bind_text(s->w_kv_put, 2, op->value, -1, SQLITE_STATIC);
@@ -797,13 +824,13 @@ static void *writer_main(void *arg)
             s->head = op->next;
             if (s->head == NULL)
                 s->tail = NULL;
-            if (op->kind == OP_SWEEP) {
+            if (waited(op)) {
                 op->result = rc == SQLITE_OK ? HF_OK : HF_STORE;
-                if (rc == SQLITE_OK) {
+                if (rc == SQLITE_OK && op->kind == OP_SWEEP) {
                     s->expired += op->expired;
                     s->evictions += op->evicted;
                 }
-                op->done = 1; /* the sweeper owns op again: no touching it after this */
+                op->done = 1; /* its thread owns op again: no touching it after this */
             } else {
                 s->qcount--;
                 s->qbytes -= op->cost;
@@ -920,13 +947,15 @@ static hf_err row_to_entry(sqlite3_stmt *st, const char *key, struct hf_entry **
     return err;
 }
 
-/* The newest queued put or delete of key, or NULL.  Called with qmu held. */
+/* The newest queued put or delete of key (a prefix delete matching it
+ * included), or NULL.  Called with qmu held. */
 static const struct wop *pending(const struct sql_store *s, uint64_t hash, const char *key)
 {
     const struct wop *hit = NULL;
     for (const struct wop *op = s->head; op != NULL; op = op->next)
-        if ((op->kind == OP_PUT || op->kind == OP_DEL) && op->hash == hash &&
-            strcmp(op->key, key) == 0)
+        if (((op->kind == OP_PUT || op->kind == OP_DEL) && op->hash == hash &&
+             strcmp(op->key, key) == 0) ||
+            (op->kind == OP_DEL_PREFIX && strncmp(key, op->key, op->key_len) == 0))
             hit = op;
     return hit;
 }
@@ -1047,8 +1076,17 @@ static hf_err sql_put(struct hf_store *base, struct hf_entry *e)
     return enqueue(s, op, 1);
 }
 
-/* Sweep runs on the writer thread after every write queued before it, and
- * the caller waits for it: a sweep is also a flush. */
+/* Queue a waited() op and wait until the writer has applied it, after
+ * every write queued before it: such an op is also a flush. */
+static void run_waited(struct sql_store *s, struct wop *op)
+{
+    pthread_mutex_lock(&s->qmu);
+    append(s, op);
+    while (!op->done)
+        pthread_cond_wait(&s->done, &s->qmu);
+    pthread_mutex_unlock(&s->qmu);
+}
+
 static hf_err sql_sweep(struct hf_store *base, int64_t now_ms, uint64_t *removed)
 {
     struct sql_store *s = (struct sql_store *)base;
@@ -1057,12 +1095,53 @@ static hf_err sql_sweep(struct hf_store *base, int64_t now_ms, uint64_t *removed
     op.kind = OP_SWEEP;
     op.t = now_ms;
     op.key = "";
-    pthread_mutex_lock(&s->qmu);
-    append(s, &op);
-    while (!op.done)
-        pthread_cond_wait(&s->done, &s->qmu);
-    pthread_mutex_unlock(&s->qmu);
+    run_waited(s, &op);
     *removed = op.result == HF_OK ? op.expired + op.evicted : 0;
+    return op.result;
+}
+
+/*
+ * The least string above every string that starts with prefix[0..len): the
+ * prefix without its trailing 0xff bytes, last byte left incremented ("a\xff"
+ * gives "b").  Written into upper (len bytes of room); returns its length,
+ * or 0 for a prefix of 0xff bytes only, which no string is above.
+ */
+static size_t prefix_upper(const char *prefix, size_t len, char *upper)
+{
+    while (len > 0 && (unsigned char)prefix[len - 1] == 0xff)
+        len--;
+    if (len == 0)
+        return 0;
+    memcpy(upper, prefix, len);
+    upper[len - 1] = (char)((unsigned char)prefix[len - 1] + 1);
+    return len;
+}
+
+/*
+ * Through the writer like a sweep: puts queued before it are applied first,
+ * so they are deleted too, and while it is queued pending() answers
+ * "deleted" for every key it matches.  The caller's prefix and our range
+ * end stay valid on this stack until the writer is done with them.
+ */
+static hf_err sql_del_prefix(struct hf_store *base, const char *prefix, uint64_t *removed)
+{
+    struct sql_store *s = (struct sql_store *)base;
+    *removed = 0;
+    size_t len = strlen(prefix);
+    char *upper = malloc(len);
+    if (upper == NULL)
+        return HF_ENOMEM;
+    struct wop op;
+    memset(&op, 0, sizeof op);
+    op.kind = OP_DEL_PREFIX;
+    op.key = prefix;
+    op.key_len = len;
+    op.upper = upper;
+    op.upper_len = prefix_upper(prefix, len, upper);
+    run_waited(s, &op);
+    free(upper);
+    if (op.result == HF_OK)
+        *removed = op.removed;
     return op.result;
 }
 
@@ -1209,6 +1288,7 @@ static const struct hf_store_ops sql_ops = {
     .put = sql_put,
     .promote = NULL, /* a durable tier is written by puts only */
     .del = sql_del,
+    .del_prefix = sql_del_prefix,
     .sweep = sql_sweep,
     .stats = sql_stats,
     .kv_get = sql_kv_get,

@@ -545,8 +545,10 @@ static hf_err status_error(int status)
 {
     if (status == 429)
         return HF_HTTP_429;
-    if (status >= 500)
+    if (status >= 500 && status <= 599)
         return HF_HTTP_5XX;
+    if (status > 599)
+        return HF_OK; /* relayed as it is */
     if (status >= 400)
         return HF_HTTP_4XX;
     return HF_OK;
@@ -576,7 +578,7 @@ static void on_result(struct hf_up_result *res, void *arg)
     /* The route's health: an answer that is not a server failure counts as
      * the API working (a 404 is the API doing its job). */
     struct hf_route_state *st = f->route->state;
-    bool ok = res->err == HF_OK && res->status < 500 && res->status != 429;
+    bool ok = res->err == HF_OK && (res->status < 500 || res->status > 599) && res->status != 429;
     if (counted(f->engine, f->route)) {
         struct hf_metrics *m = f->engine->metrics;
         hf_metric_inc(m, HF_M_UPSTREAM_REQUESTS_TOTAL, f->route->index,

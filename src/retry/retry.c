@@ -69,8 +69,13 @@ static enum hf_retry_class classify_status(int status)
 {
     /* Not a status code at all: the response was malformed, which is
      * treated like HF_UPSTREAM_PROTOCOL. */
-    if (status < 100 || status > 599)
+    if (status < 100 || status > 999)
         return HF_CLASS_TRANSIENT;
+    /* 600..999: no meaning HTTP defines, but a well-formed answer the API
+     * chose; the client gets it as it is (a proxy relays what it cannot
+     * interpret rather than guess at a retry). */
+    if (status > 599)
+        return HF_CLASS_FINAL;
     if (status < 400)
         return HF_CLASS_OK;
     if (status == 408) /* the server gave up waiting for us: try again */

@@ -297,6 +297,117 @@ static void c_stats_bytes(void **state)
     hf_store_close(&s);
 }
 
+/* How many copies a prefix delete removed (checked to be HF_OK). */
+static uint64_t del_prefix(struct hf_store *s, const char *prefix)
+{
+    uint64_t removed = 99;
+    assert_int_equal(hf_store_delete_prefix(s, prefix, &removed), HF_OK);
+    return removed;
+}
+
+static uint64_t entry_count(struct hf_store *s)
+{
+    contract_flush(s);
+    struct hf_store_stats st;
+    hf_store_stats(s, &st);
+    return st.entries;
+}
+
+/* Cache keys end the path at "\n" before the Vary part (hf_cache_key), so
+ * "GET r /a\n" is one path's variants and "GET r /a" every path below. */
+static void c_delete_prefix(void **state)
+{
+    struct hf_store *s = open_default(state, 0, 0);
+    static const char *const keys[] = {"GET r /a", "GET r /a\nx=1", "GET r /ab", "GET r /b"};
+    for (size_t i = 0; i < 4; i++)
+        put(s, mk(keys[i], 0, 100, 200, keys[i]));
+    assert_int_equal(hf_store_kv_put(s, "GET r /a", "not a cache entry"), HF_OK);
+
+    assert_int_equal(del_prefix(s, "GET r /a\n"), 1);
+    assert_true(has_stale(s, "GET r /a", 1));
+    assert_false(has_stale(s, "GET r /a\nx=1", 1));
+    assert_true(has_stale(s, "GET r /ab", 1));
+    assert_true(has_stale(s, "GET r /b", 1));
+    assert_int_equal(entry_count(s), 3);
+
+    put(s, mk("GET r /a\nx=1", 0, 100, 200, "again"));
+    assert_int_equal(del_prefix(s, "GET r /a"), 3);
+    for (size_t i = 0; i < 3; i++)
+        assert_false(has_stale(s, keys[i], 1));
+    assert_true(has_stale(s, "GET r /b", 1));
+    assert_int_equal(del_prefix(s, "GET r /a"), 0);
+    assert_int_equal(del_prefix(s, "GET r /b/"), 0);
+    assert_int_equal(del_prefix(s, "nothing"), 0);
+    assert_int_equal(hf_store_delete_prefix(s, "GET r /", NULL), HF_OK);
+    assert_false(has_stale(s, "GET r /b", 1));
+
+    struct hf_store_stats st;
+    contract_flush(s);
+    hf_store_stats(s, &st);
+    assert_int_equal(st.entries, 0);
+    assert_int_equal(st.bytes, 0);
+    assert_int_equal(st.evictions, 0); /* a purge is neither */
+    assert_int_equal(st.expired, 0);
+    char buf[64];
+    assert_int_equal(hf_store_kv_get(s, "GET r /a", buf, sizeof buf), HF_OK);
+    assert_string_equal(buf, "not a cache entry");
+    put(s, mk("GET r /a", 1, 100, 200, "after"));
+    assert_true(has_fresh(s, "GET r /a", 1));
+    hf_store_close(&s);
+}
+
+/* Prefixes ending in 0xff bytes: the SQLite store's range end is the prefix
+ * without them, last byte left incremented, or none at all. */
+static void c_delete_prefix_ff(void **state)
+{
+    struct hf_store *s = open_default(state, 0, 0);
+    static const char *const gone[] = {"GET r /\xff", "GET r /\xff\xff", "GET r /\xffz",
+                                       "GET r /\xff\xfe"};
+    static const char *const kept[] = {"GET r /", "GET r /\xfe", "GET r /\xfe\xff",
+                                       "GET r 0" /* '/' + 1: the range end itself */, "GET r 0a"};
+    for (size_t i = 0; i < 4; i++)
+        put(s, mk(gone[i], 0, 100, 200, "x"));
+    for (size_t i = 0; i < 5; i++)
+        put(s, mk(kept[i], 0, 100, 200, "x"));
+    assert_int_equal(del_prefix(s, "GET r /\xff"), 4);
+    for (size_t i = 0; i < 4; i++)
+        assert_false(has_stale(s, gone[i], 1));
+    for (size_t i = 0; i < 5; i++)
+        assert_true(has_stale(s, kept[i], 1));
+
+    /* Nothing is above a prefix of 0xff bytes only. */
+    static const char *const high[] = {"\xff", "\xff\xff", "\xff\xff\xff", "\xff\xff\x01",
+                                       "\xfe\xff"};
+    for (size_t i = 0; i < 5; i++)
+        put(s, mk(high[i], 0, 100, 200, "x"));
+    assert_int_equal(del_prefix(s, "\xff\xff"), 3);
+    assert_true(has_stale(s, "\xff", 1));
+    assert_false(has_stale(s, "\xff\xff\x01", 1));
+    assert_true(has_stale(s, "\xfe\xff", 1));
+    assert_int_equal(del_prefix(s, "\xff"), 1);
+    assert_true(has_stale(s, "\xfe\xff", 1));
+    assert_int_equal(entry_count(s), 6);
+    hf_store_close(&s);
+}
+
+static void c_delete_prefix_bad(void **state)
+{
+    struct hf_store *s = open_default(state, 0, 0);
+    put(s, mk("k", 0, 100, 200, "x"));
+    uint64_t removed = 99;
+    assert_int_equal(hf_store_delete_prefix(s, "", &removed), HF_EINVAL);
+    assert_int_equal(removed, 0);
+    removed = 99;
+    assert_int_equal(hf_store_delete_prefix(s, NULL, &removed), HF_EINVAL);
+    assert_int_equal(removed, 0);
+    removed = 99;
+    assert_int_equal(hf_store_delete_prefix(NULL, "k", &removed), HF_EINVAL);
+    assert_int_equal(removed, 0);
+    assert_int_equal(hf_store_delete_prefix(s, "", NULL), HF_EINVAL);
+    assert_true(has_stale(s, "k", 1));
+    hf_store_close(&s);
+}
+
 static void c_bad_arguments(void **state)
 {
     struct hf_store *s = open_default(state, 0, 0);
@@ -327,6 +438,9 @@ static void c_bad_arguments(void **state)
         cmocka_unit_test_setup_teardown(c_sweep_expiry, setup, teardown),                          \
         cmocka_unit_test_setup_teardown(c_oversize_refused, setup, teardown),                      \
         cmocka_unit_test_setup_teardown(c_stats_bytes, setup, teardown),                           \
+        cmocka_unit_test_setup_teardown(c_delete_prefix, setup, teardown),                         \
+        cmocka_unit_test_setup_teardown(c_delete_prefix_ff, setup, teardown),                      \
+        cmocka_unit_test_setup_teardown(c_delete_prefix_bad, setup, teardown),                     \
         cmocka_unit_test_setup_teardown(c_bad_arguments, setup, teardown)
 
 #endif

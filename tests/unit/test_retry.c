@@ -233,7 +233,9 @@ static const struct class_row class_rows[] = {
     /* not a status code: a malformed response */
     {"GET", false, HF_OK, 0, HF_CLASS_TRANSIENT},
     {"GET", false, HF_OK, 99, HF_CLASS_TRANSIENT},
-    {"GET", false, HF_OK, 600, HF_CLASS_TRANSIENT},
+    {"GET", false, HF_OK, 600, HF_CLASS_FINAL},
+    {"GET", false, HF_OK, 999, HF_CLASS_FINAL},
+    {"GET", false, HF_OK, 1000, HF_CLASS_TRANSIENT},
     {"GET", false, HF_OK, -1, HF_CLASS_TRANSIENT},
     /* transport outcomes */
     {"GET", false, HF_UPSTREAM_TIMEOUT, 0, HF_CLASS_TRANSIENT},

@@ -2,7 +2,7 @@
  * Entries and the memory store: the shared store contract
  * (store_contract.h), then what only the memory store does (LRU order on
  * every put, table growth, threads) and the tiered store over two memory
- * stores.
+ * stores, including a delete racing a promotion.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -246,6 +246,8 @@ static void *hammer(void *arg)
         default:
             if (i % 400 == 3)
                 hf_store_sweep(w->s, i, NULL);
+            else if (i % 400 == 7)
+                hf_store_delete_prefix(w->s, "k1", NULL);
             else
                 hf_store_delete(w->s, key);
         }
@@ -322,6 +324,199 @@ static void test_tiered_promotes(void **state)
     hf_store_close(&t); /* closes front and back */
 }
 
+/* A prefix delete reaches both tiers and reports back's count. */
+static void test_tiered_delete_prefix(void **state)
+{
+    (void)state;
+    struct hf_store *front = NULL, *back = NULL, *t = NULL;
+    assert_int_equal(hf_store_open("memory:", NULL, &front, NULL, 0), HF_OK);
+    assert_int_equal(hf_store_open("memory:", NULL, &back, NULL, 0), HF_OK);
+    assert_int_equal(hf__store_tiered(front, back, &t), HF_OK);
+    put(t, mk("GET r /a", 0, 1000, 2000, "both"));
+    put(t, mk("GET r /a\nx=1", 0, 1000, 2000, "both"));
+    put(back, mk("GET r /ab", 0, 1000, 2000, "back only"));
+    put(front, mk("GET r /ac", 0, 1000, 2000, "front only"));
+    put(t, mk("GET r /b", 0, 1000, 2000, "kept"));
+    uint64_t removed = 0;
+    assert_int_equal(hf_store_delete_prefix(t, "GET r /a", &removed), HF_OK);
+    assert_int_equal(removed, 3);
+    static const char *const gone[] = {"GET r /a", "GET r /a\nx=1", "GET r /ab", "GET r /ac"};
+    for (size_t i = 0; i < 4; i++) {
+        assert_false(has_stale(front, gone[i], 1));
+        assert_false(has_stale(back, gone[i], 1));
+    }
+    assert_true(has_fresh(front, "GET r /b", 1));
+    assert_true(has_fresh(back, "GET r /b", 1));
+    hf_store_close(&t);
+}
+
+/*
+ * A back store whose reads stop, once armed, after reading and before
+ * returning: the window in which a tiered read has seen a copy in back but
+ * not yet promoted it into front.
+ */
+struct gate {
+    struct hf_store base;
+    struct hf_store *inner;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int armed, arrived, open;
+};
+
+static hf_err gate_get(struct hf_store *s, const char *key, int64_t now_ms, enum hf_store_mode mode,
+                       struct hf_entry **out)
+{
+    struct gate *g = (struct gate *)s;
+    hf_err err = g->inner->ops->get(g->inner, key, now_ms, mode, out);
+    pthread_mutex_lock(&g->mu);
+    if (g->armed) {
+        g->arrived = 1;
+        pthread_cond_broadcast(&g->cv);
+        while (!g->open)
+            pthread_cond_wait(&g->cv, &g->mu);
+    }
+    pthread_mutex_unlock(&g->mu);
+    return err;
+}
+
+static hf_err gate_put(struct hf_store *s, struct hf_entry *e)
+{
+    struct gate *g = (struct gate *)s;
+    return g->inner->ops->put(g->inner, e);
+}
+
+static hf_err gate_del(struct hf_store *s, const char *key)
+{
+    struct gate *g = (struct gate *)s;
+    return g->inner->ops->del(g->inner, key);
+}
+
+static hf_err gate_del_prefix(struct hf_store *s, const char *prefix, uint64_t *removed)
+{
+    struct gate *g = (struct gate *)s;
+    return g->inner->ops->del_prefix(g->inner, prefix, removed);
+}
+
+static hf_err gate_sweep(struct hf_store *s, int64_t now_ms, uint64_t *removed)
+{
+    struct gate *g = (struct gate *)s;
+    return g->inner->ops->sweep(g->inner, now_ms, removed);
+}
+
+static void gate_stats(struct hf_store *s, struct hf_store_stats *out)
+{
+    struct gate *g = (struct gate *)s;
+    g->inner->ops->stats(g->inner, out);
+}
+
+static hf_err gate_kv_get(struct hf_store *s, const char *key, char *buf, size_t len)
+{
+    struct gate *g = (struct gate *)s;
+    return g->inner->ops->kv_get(g->inner, key, buf, len);
+}
+
+static hf_err gate_kv_put(struct hf_store *s, const char *key, const char *value)
+{
+    struct gate *g = (struct gate *)s;
+    return g->inner->ops->kv_put(g->inner, key, value);
+}
+
+static void gate_close(struct hf_store *s)
+{
+    struct gate *g = (struct gate *)s;
+    hf_store_close(&g->inner);
+    pthread_cond_destroy(&g->cv);
+    pthread_mutex_destroy(&g->mu);
+    free(g);
+}
+
+static const struct hf_store_ops gate_ops = {
+    .name = "gate",
+    .get = gate_get,
+    .put = gate_put,
+    .promote = NULL,
+    .del = gate_del,
+    .del_prefix = gate_del_prefix,
+    .sweep = gate_sweep,
+    .stats = gate_stats,
+    .kv_get = gate_kv_get,
+    .kv_put = gate_kv_put,
+    .close = gate_close,
+};
+
+static struct gate *gate_open(void)
+{
+    struct gate *g = calloc(1, sizeof *g);
+    assert_non_null(g);
+    assert_int_equal(hf_store_open("memory:", NULL, &g->inner, NULL, 0), HF_OK);
+    assert_int_equal(pthread_mutex_init(&g->mu, NULL), 0);
+    assert_int_equal(pthread_cond_init(&g->cv, NULL), 0);
+    g->base.magic = HF_STORE_MAGIC;
+    g->base.ops = &gate_ops;
+    return g;
+}
+
+struct gated_read {
+    struct hf_store *t;
+    const char *key;
+    hf_err err;
+};
+
+static void *gated_read(void *p)
+{
+    struct gated_read *r = p;
+    struct hf_entry *e = NULL;
+    r->err = hf_store_get_stale(r->t, r->key, 1, &e);
+    hf_entry_release(&e);
+    return NULL;
+}
+
+/*
+ * A read that found the copy in back before a delete must not promote it
+ * into front after the delete: the purged copy would be served from memory
+ * again.  Once for a single delete, once for a prefix delete.
+ */
+static void test_tiered_delete_races_promotion(void **state)
+{
+    (void)state;
+    for (int by_prefix = 0; by_prefix < 2; by_prefix++) {
+        struct hf_store *front = NULL, *t = NULL;
+        struct gate *g = gate_open();
+        assert_int_equal(hf_store_open("memory:", NULL, &front, NULL, 0), HF_OK);
+        assert_int_equal(hf__store_tiered(front, &g->base, &t), HF_OK);
+        put(&g->base, mk("GET r /a\nx=1", 0, 1000, 2000, "only in back"));
+
+        g->armed = 1; /* no reader yet */
+        struct gated_read r = {t, "GET r /a\nx=1", HF_STORE};
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, gated_read, &r), 0);
+        pthread_mutex_lock(&g->mu);
+        while (!g->arrived)
+            pthread_cond_wait(&g->cv, &g->mu);
+        pthread_mutex_unlock(&g->mu);
+
+        /* The reader holds the copy it read from back, not yet promoted. */
+        if (by_prefix) {
+            uint64_t removed = 0;
+            assert_int_equal(hf_store_delete_prefix(t, "GET r /a", &removed), HF_OK);
+            assert_int_equal(removed, 1);
+        } else {
+            assert_int_equal(hf_store_delete(t, "GET r /a\nx=1"), HF_OK);
+        }
+        pthread_mutex_lock(&g->mu);
+        g->armed = 0;
+        g->open = 1;
+        pthread_cond_broadcast(&g->cv);
+        pthread_mutex_unlock(&g->mu);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_int_equal(r.err, HF_OK); /* it read before the delete */
+
+        assert_false(has_stale(front, "GET r /a\nx=1", 1));
+        assert_false(has_stale(t, "GET r /a\nx=1", 1));
+        hf_store_close(&t);
+    }
+}
+
 static void test_tiered_front_too_small(void **state)
 {
     (void)state;
@@ -362,11 +557,18 @@ static void test_open_urls(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        STORE_CONTRACT_TESTS(setup, teardown),   cmocka_unit_test(test_entry_create),
-        cmocka_unit_test(test_entry_bad),        cmocka_unit_test(test_siphash),
-        cmocka_unit_test(test_memory_lru_order), cmocka_unit_test(test_memory_default_bound),
-        cmocka_unit_test(test_memory_many_keys), cmocka_unit_test(test_memory_threads),
-        cmocka_unit_test(test_tiered_promotes),  cmocka_unit_test(test_tiered_front_too_small),
+        STORE_CONTRACT_TESTS(setup, teardown),
+        cmocka_unit_test(test_entry_create),
+        cmocka_unit_test(test_entry_bad),
+        cmocka_unit_test(test_siphash),
+        cmocka_unit_test(test_memory_lru_order),
+        cmocka_unit_test(test_memory_default_bound),
+        cmocka_unit_test(test_memory_many_keys),
+        cmocka_unit_test(test_memory_threads),
+        cmocka_unit_test(test_tiered_promotes),
+        cmocka_unit_test(test_tiered_delete_prefix),
+        cmocka_unit_test(test_tiered_delete_races_promotion),
+        cmocka_unit_test(test_tiered_front_too_small),
         cmocka_unit_test(test_open_urls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,12 +1,12 @@
 /*
  * The SQLite store: the shared store contract (store_contract.h), then
  * what only a file brings: persistence, reading queued writes, bad files
- * (garbage, foreign, newer schema, torn, bad rows), unusable paths, a full
- * write queue, threads, two handles on one file, and the tiered store with
- * memory in front.  Then the key/value table in all three stores (memory,
- * SQLite, tiered): bounds, persistence, read-your-writes, a second handle,
- * files from before the table existed, damaged rows.  Every test works in
- * its own temporary directory.
+ * (garbage, foreign, newer schema, torn, bad rows), unusable paths, prefix
+ * deletes of queued puts, a full write queue, threads, two handles on one
+ * file, and the tiered store with memory in front.  Then the key/value
+ * table in all three stores (memory, SQLite, tiered): bounds, persistence,
+ * read-your-writes, a second handle, files from before the table existed,
+ * damaged rows.  Every test works in its own temporary directory.
  */
 #include <fcntl.h>
 #include <ftw.h>
@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -266,6 +267,104 @@ static void test_read_your_writes(void **state)
     assert_int_equal(entries(s), 1);
     sqlite3_close(db);
     hf_store_close(&s);
+}
+
+struct del_prefix_arg {
+    struct hf_store *s;
+    const char *prefix;
+    uint64_t removed;
+    hf_err err;
+};
+
+static void *del_prefix_thread(void *p)
+{
+    struct del_prefix_arg *a = p;
+    a->err = hf_store_delete_prefix(a->s, a->prefix, &a->removed);
+    return NULL;
+}
+
+/*
+ * Puts still queued when a prefix delete is called are deleted with it:
+ * another connection holds the write lock, so the puts and then the delete
+ * wait in the queue.  While the delete waits, reads already see its keys as
+ * gone, and a put queued after it is read (and kept).  Then the file, also
+ * after a reopen.
+ */
+static void test_delete_prefix_queued(void **state)
+{
+    struct fixture *f = *state;
+    const char *path = new_path(f, "purge.db");
+    struct hf_store *s = open_at(path, 0);
+    put(s, mk("GET r /a", 0, 100, 200, "committed"));
+    contract_flush(s);
+    sqlite3 *db = raw_open(path);
+    raw_exec(db, "BEGIN IMMEDIATE");
+    put(s, mk("GET r /a", 1, 100, 200, "queued replacement"));
+    put(s, mk("GET r /a\nx=1", 1, 100, 200, "queued"));
+    put(s, mk("GET r /ab", 1, 100, 200, "queued"));
+    put(s, mk("GET r /b", 1, 100, 200, "queued, not matching"));
+
+    struct del_prefix_arg a = {s, "GET r /a", 99, HF_STORE};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, del_prefix_thread, &a), 0);
+    /* The delete is queued once the queued put of /a no longer reads. */
+    int waits = 0;
+    while (has_stale(s, "GET r /a", 1)) {
+        assert_true(++waits < 5000);
+        struct timespec ms = {0, 1000000L};
+        nanosleep(&ms, NULL);
+    }
+    assert_false(has_stale(s, "GET r /a\nx=1", 1));
+    assert_false(has_stale(s, "GET r /ab", 1));
+    assert_true(has_stale(s, "GET r /b", 1));
+    put(s, mk("GET r /ab", 2, 100, 200, "queued after the delete"));
+    assert_true(has_stale(s, "GET r /ab", 2));
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM entries"), 1);
+
+    raw_exec(db, "ROLLBACK");
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(a.err, HF_OK);
+    assert_int_equal(a.removed, 3); /* one row per key, committed or queued */
+    assert_false(has_stale(s, "GET r /a", 1));
+    assert_false(has_stale(s, "GET r /a\nx=1", 1));
+    hf_store_close(&s);
+
+    s = open_at(path, 0);
+    assert_false(has_stale(s, "GET r /a", 1));
+    assert_false(has_stale(s, "GET r /a\nx=1", 1));
+    struct hf_entry *e = NULL;
+    assert_int_equal(hf_store_get_stale(s, "GET r /ab", 2, &e), HF_OK);
+    assert_string_equal(e->body, "queued after the delete");
+    hf_entry_release(&e);
+    assert_true(has_stale(s, "GET r /b", 1));
+    assert_int_equal(entries(s), 2);
+    hf_store_close(&s);
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM entries WHERE key LIKE 'GET r /a%'"), 1);
+    sqlite3_close(db);
+}
+
+/* Another handle on the file (another process) sees a prefix delete once
+ * it returns: the delete commits before returning. */
+static void test_delete_prefix_second_handle(void **state)
+{
+    struct fixture *f = *state;
+    const char *path = new_path(f, "purge2.db");
+    struct hf_store *a = open_at(path, 0);
+    struct hf_store *b = open_at(path, 0);
+    put(a, mk("GET r /x/1", 0, 100, 200, "1"));
+    put(a, mk("GET r /x/2", 0, 100, 200, "2"));
+    put(a, mk("GET r /y", 0, 100, 200, "3"));
+    contract_flush(a);
+    assert_true(has_stale(b, "GET r /x/1", 1));
+    uint64_t removed = 0;
+    assert_int_equal(hf_store_delete_prefix(b, "GET r /x/", &removed), HF_OK);
+    assert_int_equal(removed, 2);
+    assert_false(has_stale(a, "GET r /x/1", 1));
+    assert_false(has_stale(a, "GET r /x/2", 1));
+    assert_true(has_stale(a, "GET r /y", 1));
+    assert_int_equal(entries(a), 1);
+    hf_store_close(&a);
+    hf_store_close(&b);
 }
 
 static void test_queue_full(void **state)
@@ -652,6 +751,45 @@ static void test_tiered_memory_sqlite(void **state)
     hf_store_close(&t);
 }
 
+/* A prefix delete through memory in front of a file reaches both tiers,
+ * reports the file's count, and the file remembers it. */
+static void test_tiered_delete_prefix(void **state)
+{
+    struct fixture *f = *state;
+    const char *path = new_path(f, "tiered-purge.db");
+    struct hf_store *front = NULL, *back = NULL, *t = NULL;
+    assert_int_equal(hf_store_open("memory:", NULL, &front, NULL, 0), HF_OK);
+    back = open_at(path, 0);
+    assert_int_equal(hf__store_tiered(front, back, &t), HF_OK);
+    put(t, mk("GET r /a", 0, 100, 200, "both tiers"));
+    put(t, mk("GET r /a\nx=1", 0, 100, 200, "both tiers"));
+    put(back, mk("GET r /ab", 0, 100, 200, "file only"));
+    put(front, mk("GET r /ac", 0, 100, 200, "memory only"));
+    put(t, mk("GET r /b", 0, 100, 200, "kept"));
+    uint64_t removed = 0;
+    assert_int_equal(hf_store_delete_prefix(t, "GET r /a", &removed), HF_OK);
+    assert_int_equal(removed, 3); /* the file's */
+    static const char *const gone[] = {"GET r /a", "GET r /a\nx=1", "GET r /ab", "GET r /ac"};
+    for (size_t i = 0; i < 4; i++) {
+        assert_false(has_stale(t, gone[i], 1));
+        assert_false(has_stale(front, gone[i], 1));
+        assert_false(has_stale(back, gone[i], 1));
+    }
+    assert_true(has_fresh(front, "GET r /b", 1));
+    assert_int_equal(entries(front), 1);
+    assert_int_equal(hf_store_delete_prefix(t, "", &removed), HF_EINVAL);
+    hf_store_close(&t);
+
+    assert_int_equal(hf_store_open("memory:", NULL, &front, NULL, 0), HF_OK);
+    back = open_at(path, 0);
+    assert_int_equal(hf__store_tiered(front, back, &t), HF_OK);
+    assert_false(has_stale(t, "GET r /a", 1));
+    assert_false(has_stale(t, "GET r /ab", 1));
+    assert_true(has_fresh(t, "GET r /b", 1));
+    assert_int_equal(entries(t), 1);
+    hf_store_close(&t);
+}
+
 /* --- the key/value table --- */
 
 static void kv_expect(struct hf_store *s, const char *key, const char *want)
@@ -927,6 +1065,8 @@ int main(void)
         STORE_CONTRACT_TESTS(setup, teardown),
         cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_your_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_prefix_queued, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_prefix_second_handle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_db, setup, teardown),
@@ -938,6 +1078,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_two_handles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_size_sweep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tiered_memory_sqlite, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tiered_delete_prefix, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kv_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kv_sqlite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kv_second_handle, setup, teardown),
