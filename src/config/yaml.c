@@ -11,12 +11,16 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/buf.h"
+
 /* Our deepest key is routes[].retry.attempts: four levels.  Anything much
  * deeper is a mistake, and a bound keeps hostile input from costing much. */
 #define MAX_DEPTH 32
 /* 1024 routes of a few dozen keys fit easily; a 1 MB file of "[1,1,1,..."
  * would otherwise cost ~50 bytes of tree per input byte pair. */
 #define MAX_NODES 262144
+/* A value cannot outgrow the file it comes from; twice that is a safe bound. */
+#define SCALAR_MAX (2u * 1024 * 1024)
 
 struct loader {
     const char *text; /* the input, len bytes */
@@ -129,6 +133,39 @@ static bool quote_run(const struct loader *l, struct fy_token *t)
     return false;
 }
 
+/*
+ * The scalar's value (escapes and line folding applied) into *out, in the
+ * arena.  Read through a token iterator, not fy_token_get_text(): in libfyaml
+ * 0.7.12 the latter leaks a buffer on scalars made of many chunks (found by
+ * fuzzing), while an iterator frees everything when destroyed.
+ */
+static hf_err scalar_text(struct loader *l, struct fy_token *t, const char **out, size_t *len)
+{
+    hf_err err = HF_ENOMEM;
+    struct hf_buf b;
+    hf_buf_init(&b, SCALAR_MAX);
+    struct fy_token_iter *it = fy_token_iter_create(t);
+    if (it == NULL)
+        goto out;
+    const struct fy_iter_chunk *ch = NULL;
+    int ierr = 0;
+    err = HF_OK;
+    while (err == HF_OK && (ch = fy_token_iter_chunk_next(it, ch, &ierr)) != NULL)
+        err = hf_buf_add(&b, ch->str, ch->len);
+    if (err == HF_OK && ierr != 0)
+        err = HF_CONFIG; /* the caller names the place */
+    if (err)
+        goto out;
+    *out = hf__arena_strndup(l->a, b.ptr != NULL ? b.ptr : "", b.len);
+    *len = b.len;
+    err = *out != NULL ? HF_OK : HF_ENOMEM;
+out:
+    if (it != NULL)
+        fy_token_iter_destroy(it);
+    hf_buf_fini(&b);
+    return err;
+}
+
 static hf_err scalar(struct loader *l, struct fy_event *ev)
 {
     struct hf__ynode *n;
@@ -142,18 +179,19 @@ static hf_err scalar(struct loader *l, struct fy_event *ev)
              "misreads it); use double quotes");
         return HF_CONFIG;
     }
-    size_t len = 0;
-    const char *s = t != NULL ? fy_token_get_text(t, &len) : NULL;
-    if (s == NULL) {
-        s = "";
-        len = 0;
+    n->text = "";
+    n->len = 0;
+    if (t != NULL) {
+        err = scalar_text(l, t, &n->text, &n->len);
+        if (err == HF_CONFIG || err == HF_BODY_TOO_LARGE) {
+            yerr(l, n->line, n->col, "this value could not be read");
+            return HF_CONFIG;
+        }
+        if (err)
+            return err;
     }
-    n->text = hf__arena_strndup(l->a, s, len);
-    if (n->text == NULL)
-        return HF_ENOMEM;
-    n->len = len;
     if (t == NULL || fy_token_scalar_style(t) == FYSS_PLAIN) {
-        n->null = len == 0 || strcmp(n->text, "~") == 0 || strcmp(n->text, "null") == 0 ||
+        n->null = n->len == 0 || strcmp(n->text, "~") == 0 || strcmp(n->text, "null") == 0 ||
                   strcmp(n->text, "Null") == 0 || strcmp(n->text, "NULL") == 0;
     }
     return HF_OK;

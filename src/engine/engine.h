@@ -63,6 +63,11 @@ struct hf_engine {
     struct hf_inflight *inflight;  /* keys being fetched now, and their waiters */
     struct hf_metrics *metrics;    /* route i of the registry is routes[i] */
     bool borrowed;                 /* store and inflight belong to an earlier generation */
+    /* Where store work that waits goes (a SQLite prefix delete waits for
+     * the writer thread): the proxy's janitor thread, so no worker loop
+     * blocks.  NULL: done inline (the library's calls block anyway). */
+    void (*defer_prefix_delete)(void *ctx, const char *prefix);
+    void *defer_ctx;
 };
 
 hf_err hf_engine_create(const struct hf_config *cfg, struct hf_engine **out, char *errbuf,

@@ -416,13 +416,35 @@ static hf_err make_entry(struct hf_flow *f, int status, const char *headers, siz
     return err;
 }
 
-/* Drop key's copy and every variant of it ("key\n<vary key>"). */
-static void drop_key(struct hf_store *s, const char *key)
+/*
+ * Drop key's copy and every variant of it ("key\n<vary key>").  The copy
+ * and the variant this request would read (variant, may be NULL) go at once
+ * (a queued delete: nothing waits); the other variants through the
+ * engine's deferred path when it has one.
+ */
+static void drop_key(struct hf_engine *e, const char *key, const char *variant)
 {
     char prefix[HF_CACHE_KEY_MAX + 1];
-    hf_store_delete(s, key);
-    if ((size_t)snprintf(prefix, sizeof prefix, "%s\n", key) < sizeof prefix)
-        hf_store_delete_prefix(s, prefix, NULL);
+    hf_store_delete(e->store, key);
+    if (variant != NULL)
+        hf_store_delete(e->store, variant);
+    if ((size_t)snprintf(prefix, sizeof prefix, "%s\n", key) >= sizeof prefix)
+        return;
+    if (e->defer_prefix_delete != NULL)
+        e->defer_prefix_delete(e->defer_ctx, prefix);
+    else
+        hf_store_delete_prefix(e->store, prefix, NULL);
+}
+
+/* f->key without its vary part into base (HF_CACHE_KEY_MAX bytes); false
+ * when f->key has no vary part. */
+static bool split_key(const struct hf_flow *f, char *base)
+{
+    const char *nl = strchr(f->key, '\n');
+    size_t n = nl ? (size_t)(nl - f->key) : strlen(f->key);
+    memcpy(base, f->key, n);
+    base[n] = '\0';
+    return nl != NULL;
 }
 
 /* Drop the stored GET copies of target (a path under the route's upstream). */
@@ -432,7 +454,7 @@ static void invalidate_target(struct hf_flow *f, const char *target)
     char key[HF_CACHE_KEY_MAX];
     if (hf_cache_key("GET", rc->name, target, rc->ignore_params, rc->nignore_params, key,
                      sizeof key) == HF_OK)
-        drop_key(f->engine->store, key);
+        drop_key(f->engine, key, NULL);
 }
 
 /*
@@ -442,7 +464,9 @@ static void invalidate_target(struct hf_flow *f, const char *target)
  */
 static void invalidate(struct hf_flow *f, const char *headers, size_t hlen)
 {
-    drop_key(f->engine->store, f->key);
+    char plain[HF_CACHE_KEY_MAX];
+    bool varied = split_key(f, plain);
+    drop_key(f->engine, plain, varied ? f->key : NULL);
     const char *base = f->route->cfg.upstream;
     size_t blen = base ? strlen(base) : 0;
     while (blen > 0 && base[blen - 1] == '/')
@@ -853,6 +877,25 @@ static hf_err build_headers(struct hf_flow *f, const struct hf_flow_request *req
     return err;
 }
 
+/* The route's vary headers split the key: "K\nname=value;...". */
+static bool append_vary(const struct hf_route_config *rc, const struct hf_flow_request *req,
+                        char *key, size_t size)
+{
+    if (rc->nvary == 0)
+        return true;
+    char vk[HF_VARY_KEY_MAX];
+    size_t kl = strlen(key);
+    if (hf_vary_key("", 0, rc->vary, rc->nvary, req->headers, req->nheaders, vk, sizeof vk) !=
+            HF_VARY_OK ||
+        kl + 1 + strlen(vk) >= size)
+        return false;
+    if (vk[0] != '\0') {
+        key[kl] = '\n';
+        memcpy(key + kl + 1, vk, strlen(vk) + 1);
+    }
+    return true;
+}
+
 static int64_t age_s(const struct hf_entry *e, int64_t now_ms)
 {
     return now_ms > e->stored_at_ms ? (now_ms - e->stored_at_ms) / 1000 : 0;
@@ -885,19 +928,8 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
             free(url);
             return HF_BAD_URL;
         }
-        /* The route's vary headers split the key: "K\nname=value;..." */
-        if (rc->nvary > 0) {
-            char vk[HF_VARY_KEY_MAX];
-            size_t kl = strlen(key);
-            if (hf_vary_key("", 0, rc->vary, rc->nvary, req->headers, req->nheaders, vk,
-                            sizeof vk) != HF_VARY_OK ||
-                kl + 1 + strlen(vk) >= sizeof key) {
-                cacheable = false; /* cannot be keyed: pass it through */
-            } else if (vk[0] != '\0') {
-                key[kl] = '\n';
-                memcpy(key + kl + 1, vk, strlen(vk) + 1);
-            }
-        }
+        if (!append_vary(rc, req, key, sizeof key))
+            cacheable = false; /* cannot be keyed: pass it through */
     }
     if (cacheable) {
         int64_t now = hf_clock_wall_ms();
@@ -979,7 +1011,8 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
         strcmp(method, "HEAD") != 0 && strcmp(method, "OPTIONS") != 0 &&
         strcmp(method, "TRACE") != 0 && strcmp(method, "GET") != 0 &&
         hf_cache_key("GET", rc->name, req->target, rc->ignore_params, rc->nignore_params, f->key,
-                     sizeof f->key) == HF_OK)
+                     sizeof f->key) == HF_OK &&
+        append_vary(rc, req, f->key, sizeof f->key))
         f->invalidate = true;
     if (req->request_id != NULL)
         snprintf(f->request_id, sizeof f->request_id, "%s", req->request_id);

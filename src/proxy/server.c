@@ -8,6 +8,7 @@
  */
 #include <event2/event.h>
 #include <event2/http.h>
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <time.h>
@@ -29,6 +30,7 @@
 #define MAX_WORKERS 64
 #define MAX_GENERATIONS 256 /* reloads kept alive until exit (flows may still use them) */
 #define SWEEP_EVERY_S 60    /* expiry (store.keep, stale windows) and size eviction */
+#define MAX_DEFERRED 1024   /* prefix deletes waiting for the janitor */
 
 struct server {
     struct event_base *base;
@@ -50,19 +52,59 @@ struct server {
     pthread_mutex_t janitor_mu;
     pthread_cond_t janitor_cv;
     bool stopping;
+    char *deferred[MAX_DEFERRED]; /* prefixes to delete, guarded by janitor_mu */
+    int ndeferred;
 };
+
+/* From a worker: queue a prefix delete for the janitor (it waits for the
+ * SQLite writer; a worker must not). */
+static void defer_prefix_delete(void *ctx, const char *prefix)
+{
+    struct server *s = ctx;
+    char *p = strdup(prefix);
+    if (p == NULL)
+        return; /* out of memory: the variants stay until they expire */
+    pthread_mutex_lock(&s->janitor_mu);
+    if (s->ndeferred < MAX_DEFERRED) {
+        s->deferred[s->ndeferred++] = p;
+        p = NULL;
+        pthread_cond_signal(&s->janitor_cv);
+    }
+    pthread_mutex_unlock(&s->janitor_mu);
+    if (p != NULL)
+        HF_LOG(HF_LOG_WARN, "invalidation_dropped",
+               HF_LS("detail", "too many invalidations waiting; variants stay until they expire"));
+    free(p);
+}
+
+/* With janitor_mu held: run the queued prefix deletes (unlocked while working). */
+static void run_deferred(struct server *s)
+{
+    while (s->ndeferred > 0) {
+        char *p = s->deferred[--s->ndeferred];
+        pthread_mutex_unlock(&s->janitor_mu);
+        hf_store_delete_prefix(s->store, p, NULL);
+        free(p);
+        pthread_mutex_lock(&s->janitor_mu);
+    }
+}
 
 static void *janitor_main(void *arg)
 {
     struct server *s = arg;
     pthread_mutex_lock(&s->janitor_mu);
+    struct timespec next;
+    clock_gettime(CLOCK_REALTIME, &next);
+    next.tv_sec += SWEEP_EVERY_S;
     while (!s->stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += SWEEP_EVERY_S;
-        pthread_cond_timedwait(&s->janitor_cv, &s->janitor_mu, &ts);
-        if (s->stopping)
-            break;
+        int rc = 0;
+        while (!s->stopping && s->ndeferred == 0 && rc != ETIMEDOUT)
+            rc = pthread_cond_timedwait(&s->janitor_cv, &s->janitor_mu, &next);
+        run_deferred(s);
+        if (s->stopping || rc != ETIMEDOUT)
+            continue;
+        clock_gettime(CLOCK_REALTIME, &next);
+        next.tv_sec += SWEEP_EVERY_S;
         pthread_mutex_unlock(&s->janitor_mu);
         uint64_t removed = 0;
         int64_t t0 = hf_clock_mono_ms();
@@ -75,6 +117,7 @@ static void *janitor_main(void *arg)
                    HF_LI("duration_ms", hf_clock_mono_ms() - t0));
         pthread_mutex_lock(&s->janitor_mu);
     }
+    run_deferred(s); /* invalidations owed before the store closes */
     pthread_mutex_unlock(&s->janitor_mu);
     return NULL;
 }
@@ -136,7 +179,10 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         HF_LOG(HF_LOG_WARN, "reload_partial", HF_LS("config", s->config_path),
                HF_LS("detail", "listen, admin, workers and store settings take a restart; "
                                "the rest is applied"));
-    if (hf_engine_reload(cfg, s->engine, &next, err, sizeof err) != HF_OK) {
+    if (hf_engine_reload(cfg, s->engine, &next, err, sizeof err) == HF_OK) {
+        next->defer_prefix_delete = defer_prefix_delete;
+        next->defer_ctx = s;
+    } else {
         HF_LOG(HF_LOG_ERROR, "reload_failed", HF_LS("config", s->config_path),
                HF_LS("detail", err));
         hf_config_file_free(&file);
@@ -181,6 +227,8 @@ int hf_proxy_main(const char *config_path)
         goto out;
     }
     s.store = s.engine->store;
+    s.engine->defer_prefix_delete = defer_prefix_delete;
+    s.engine->defer_ctx = &s;
     pthread_mutex_init(&s.janitor_mu, NULL);
     pthread_cond_init(&s.janitor_cv, NULL);
     if (pthread_create(&s.janitor, NULL, janitor_main, &s) == 0)
