@@ -32,6 +32,7 @@ struct hf_admin {
     int64_t degraded_after_ms; /* 0: no alerts */
     struct event *tick;
     bool *alerted;             /* per route: an alert is out for its current degradation */
+    uint64_t evictions_seen, expired_seen; /* store totals already counted */
 };
 
 /*
@@ -126,10 +127,21 @@ static void refresh_gauges(struct hf_admin *a)
         hf_metric_set(m, HF_M_DEGRADED, i, 0, since != 0);
         hf_metric_set(m, HF_M_DEGRADED_SINCE, i, 0, since / 1000);
     }
+    /* A memory-only store reports itself; a tiered one reports its file. */
     struct hf_store_stats ss;
     hf_store_stats(a->engine->store, &ss);
-    hf_metric_set(m, HF_M_CACHE_ENTRIES, HF_TIER_MEMORY, 0, (int64_t)ss.entries);
-    hf_metric_set(m, HF_M_CACHE_BYTES, HF_TIER_MEMORY, 0, (int64_t)ss.bytes);
+    enum hf_m_tier tier = a->engine->persistent ? HF_TIER_SQLITE : HF_TIER_MEMORY;
+    hf_metrics_show_tier(m, tier);
+    hf_metric_set(m, HF_M_CACHE_ENTRIES, tier, 0, (int64_t)ss.entries);
+    hf_metric_set(m, HF_M_CACHE_BYTES, tier, 0, (int64_t)ss.bytes);
+    if (ss.evictions > a->evictions_seen)
+        hf_metric_add(m, HF_M_CACHE_EVICTIONS_TOTAL, tier, HF_EVICT_SIZE,
+                      ss.evictions - a->evictions_seen);
+    if (ss.expired > a->expired_seen)
+        hf_metric_add(m, HF_M_CACHE_EVICTIONS_TOTAL, tier, HF_EVICT_EXPIRED,
+                      ss.expired - a->expired_seen);
+    a->evictions_seen = ss.evictions;
+    a->expired_seen = ss.expired;
 }
 
 static void metrics(struct hf_admin *a, struct evhttp_request *req)

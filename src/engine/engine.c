@@ -262,8 +262,10 @@ static hf_err engine_build(const struct hf_config *cfg, struct hf_engine *prev,
         /* A reload: the store and the in-flight table are the running ones. */
         e->store = prev->store;
         e->inflight = prev->inflight;
+        e->persistent = prev->persistent;
         e->borrowed = true;
     } else {
+        e->persistent = cfg->store != NULL && strcmp(cfg->store, "memory:") != 0;
         if ((err = open_store(cfg, &e->store, errbuf, errlen)))
             goto out;
         if ((err = hf_inflight_create(65536, &e->inflight)))

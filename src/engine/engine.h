@@ -63,6 +63,7 @@ struct hf_engine {
     struct hf_inflight *inflight;  /* keys being fetched now, and their waiters */
     struct hf_metrics *metrics;    /* route i of the registry is routes[i] */
     bool borrowed;                 /* store and inflight belong to an earlier generation */
+    bool persistent;               /* the store has a file behind its memory tier */
     /* Where store work that waits goes (a SQLite prefix delete waits for
      * the writer thread): the proxy's janitor thread, so no worker loop
      * blocks.  NULL: done inline (the library's calls block anyway). */
