@@ -561,6 +561,25 @@ static void test_error_syntax(void **state)
     expect_error("a: \xc0\xaf\n", "holdfast.yaml:1:4: the file is not valid UTF-8 text");
     expect_error("a: \xe2\x82", "holdfast.yaml:1:4: the file is not valid UTF-8 text");
     expect_error("a:\n b\x1b[0m\n", "holdfast.yaml:2:3: the file contains a control character");
+    /* Tabs: refused (libfyaml 0.7.12 crashes on "? p:\t>", a fuzzer find). */
+    expect_error("? p:\t>",
+                 "holdfast.yaml:1:5: tab characters are not allowed (indent with spaces; in double "
+                 "quotes, \\t is a tab)");
+    expect_error(ROUTE "    timeout: 5s\t# per attempt\n",
+                 "holdfast.yaml:4:16: tab characters are not allowed (indent with spaces; in "
+                 "double quotes, \\t is a tab)");
+    /* Inputs on which libfyaml 0.7.12 leaks through fy_token_get_text() (fuzzer finds):
+     * read through a token iterator instead, they load or fail cleanly. */
+    const char *const leaky[] = {" : >\n >\n\n\n\n\n\n  \n", "  : >\n  ~\r\r\r\r\r\r   \r",
+                                 "a: \"x\\\"\\\"\\\"\\\"\\\"\\\"\\\"\\\"y\"\n"};
+    for (size_t i = 0; i < sizeof leaky / sizeof leaky[0]; i++) {
+        struct hf_config_file *g = NULL;
+        char err[512] = "";
+        if (hf_config_parse(leaky[i], strlen(leaky[i]), FILE_NAME, &g, err, sizeof err) == HF_OK)
+            hf_config_file_free(&g);
+        else
+            assert_true(err[0] != '\0' && strchr(err, '\n') == NULL);
+    }
     /* libfyaml 0.7.12 loops forever on this one (a fuzzer find): refused first. */
     expect_error("x:\n% \x81"
                  "an ",
