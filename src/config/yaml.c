@@ -269,23 +269,6 @@ hf_err hf__yaml_load(const char *text, size_t len, const char *filename, struct 
     struct fy_event *ev = NULL;
     int docs = 0;
 
-    /* Literal tabs are refused before libfyaml sees the text: YAML forbids
-     * them in indentation anyway, and libfyaml 0.7.12 crashes on some tab
-     * and complex-key mixes (found by tests/fuzz/fuzz_config.c). */
-    for (size_t i = 0, line = 1, col = 1; i < len; i++, col++) {
-        if (text[i] == '\t') {
-            yerr(&l, (int)line, (int)col,
-                 "tab character: indent and separate with spaces (write \\t inside double "
-                 "quotes for a tab)");
-            err = HF_CONFIG;
-            goto out;
-        }
-        if (text[i] == '\n') {
-            line++;
-            col = 0;
-        }
-    }
-
     struct fy_diag_cfg dc;
     fy_diag_cfg_default(&dc);
     dc.fp = NULL;
