@@ -13,6 +13,7 @@
 #include "cache/store_impl.h"
 #include "core/clock.h"
 #include "engine/inflight.h"
+#include "http/vary.h"
 #include "obs/metrics.h"
 #include "obs/log.h"
 
@@ -133,6 +134,10 @@ static hf_err route_copy(struct hf_route *r, const struct hf_route_config *src)
             v[n++] = "Accept-Encoding";
         c->vary = v;
         c->nvary = n;
+        char vk[HF_VARY_KEY_MAX];
+        if (hf_vary_key("", 0, v, n, NULL, 0, vk, sizeof vk) == HF_VARY_OK &&
+            (r->vary_none = own(r, vk)) == NULL)
+            goto out;
     }
     if (c->retry.attempts < 1)
         c->retry.attempts = 1;

@@ -46,6 +46,7 @@ struct hf_route_state {
 struct hf_route {
     struct hf_route_state *state;
     size_t index;               /* position in the engine's routes: the metrics' route */
+    char *vary_none;            /* the vary key of a request without headers (hf_get) */
     struct hf_route_config cfg; /* every pointer in cfg points into memory owned here */
     char **owned;               /* strings to free */
     size_t nowned;

@@ -878,20 +878,25 @@ static hf_err build_headers(struct hf_flow *f, const struct hf_flow_request *req
 }
 
 /* The route's vary headers split the key: "K\nname=value;...". */
-static bool append_vary(const struct hf_route_config *rc, const struct hf_flow_request *req,
-                        char *key, size_t size)
+static bool append_vary(const struct hf_route *r, const struct hf_flow_request *req, char *key,
+                        size_t size)
 {
+    const struct hf_route_config *rc = &r->cfg;
     if (rc->nvary == 0)
         return true;
-    char vk[HF_VARY_KEY_MAX];
-    size_t kl = strlen(key);
-    if (hf_vary_key("", 0, rc->vary, rc->nvary, req->headers, req->nheaders, vk, sizeof vk) !=
-            HF_VARY_OK ||
-        kl + 1 + strlen(vk) >= size)
+    char buf[HF_VARY_KEY_MAX];
+    const char *vk = buf;
+    if (req->nheaders == 0 && r->vary_none != NULL)
+        vk = r->vary_none; /* the library's hf_get(): the same every time */
+    else if (hf_vary_key("", 0, rc->vary, rc->nvary, req->headers, req->nheaders, buf,
+                         sizeof buf) != HF_VARY_OK)
         return false;
-    if (vk[0] != '\0') {
+    size_t kl = strlen(key), vl = strlen(vk);
+    if (kl + 1 + vl >= size)
+        return false;
+    if (vl > 0) {
         key[kl] = '\n';
-        memcpy(key + kl + 1, vk, strlen(vk) + 1);
+        memcpy(key + kl + 1, vk, vl + 1);
     }
     return true;
 }
@@ -928,7 +933,7 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
             free(url);
             return HF_BAD_URL;
         }
-        if (!append_vary(rc, req, key, sizeof key))
+        if (!append_vary(req->route, req, key, sizeof key))
             cacheable = false; /* cannot be keyed: pass it through */
     }
     if (cacheable) {
@@ -1012,7 +1017,7 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
         strcmp(method, "TRACE") != 0 && strcmp(method, "GET") != 0 &&
         hf_cache_key("GET", rc->name, req->target, rc->ignore_params, rc->nignore_params, f->key,
                      sizeof f->key) == HF_OK &&
-        append_vary(rc, req, f->key, sizeof f->key))
+        append_vary(req->route, req, f->key, sizeof f->key))
         f->invalidate = true;
     if (req->request_id != NULL)
         snprintf(f->request_id, sizeof f->request_id, "%s", req->request_id);
