@@ -35,24 +35,24 @@ struct hf_header {
 #define HF_FOREVER INT64_MAX /* a stale_for_ms that never ends */
 
 struct hf_route_config {
-    const char *name;     /* route name, used in cache keys, logs and metrics */
-    const char *prefix;   /* proxy only: request path prefix, e.g. "/news/" */
-    const char *upstream; /* API base URL, e.g. "https://api.example.com/v1/" */
+    const char *name;                /* route name, used in cache keys, logs and metrics */
+    const char *prefix;              /* proxy only: request path prefix, e.g. "/news/" */
+    const char *upstream;            /* API base URL, e.g. "https://api.example.com/v1/" */
     const struct hf_header *headers; /* injected into every upstream request (secrets) */
     size_t nheaders;
-    const struct hf_header *query;   /* injected query parameters (secrets) */
+    const struct hf_header *query; /* injected query parameters (secrets) */
     size_t nquery;
-    int64_t fresh_for_ms;  /* < 0: freshness from the API's Cache-Control/Expires */
-    int64_t stale_for_ms;  /* how long past freshness a copy may be a fallback; HF_FOREVER */
-    int64_t timeout_ms;    /* per attempt */
+    int64_t fresh_for_ms; /* < 0: freshness from the API's Cache-Control/Expires */
+    int64_t stale_for_ms; /* how long past freshness a copy may be a fallback; HF_FOREVER */
+    int64_t timeout_ms;   /* per attempt */
     int64_t connect_timeout_ms;
-    struct hf_retry_policy retry; /* attempts, backoff, jitter, deadline, rate interval */
-    int64_t cache_404_for_ms;     /* > 0: store 404 answers this long */
+    struct hf_retry_policy retry;     /* attempts, backoff, jitter, deadline, rate interval */
+    int64_t cache_404_for_ms;         /* > 0: store 404 answers this long */
     const char *const *ignore_params; /* query parameters left out of the cache key */
     size_t nignore_params;
-    bool tls_verify;       /* default true; false logs a warning */
-    size_t max_body;       /* bytes; answers larger fail with HF_BODY_TOO_LARGE (8 MB) */
-    bool store_private;    /* store answers marked private / no-store anyway */
+    bool tls_verify;           /* default true; false logs a warning */
+    size_t max_body;           /* bytes; answers larger fail with HF_BODY_TOO_LARGE (8 MB) */
+    bool store_private;        /* store answers marked private / no-store anyway */
     int64_t latency_budget_ms; /* > 0: with a stale copy at hand and no answer after this
                                   long, serve the copy; the fetch goes on and updates the cache */
     int64_t rate_limit_count;  /* token bucket: rate_limit_count requests per rate_limit_per_ms */
@@ -62,9 +62,9 @@ struct hf_route_config {
     int64_t quota_per_ms;      /* 0: no quota */
     int breaker_failures;      /* consecutive failed attempts that open the breaker; 0: none (5) */
     int64_t breaker_cooldown_ms; /* how long it stays open before one probe (30 s) */
-    const char *const *vary;   /* request headers that split the cache key (besides Vary) */
+    const char *const *vary;     /* request headers that split the cache key (besides Vary) */
     size_t nvary;
-    bool cache_authorized;     /* serve and store requests carrying Authorization (false) */
+    bool cache_authorized; /* serve and store requests carrying Authorization (false) */
 };
 
 /* Fill r with the defaults (fresh_for 10m, stale_for 7d, timeout 10s, ...). */
@@ -73,15 +73,15 @@ void hf_route_config_default(struct hf_route_config *r);
 struct hf_config {
     const struct hf_route_config *routes;
     size_t nroutes;
-    const char *store;      /* "memory:", "sqlite:PATH" or PATH; NULL: memory only */
-    size_t memory_bytes;    /* memory tier bound (64 MB) */
-    size_t max_size_bytes;  /* persistent tier bound (1 GB); 0: unbounded */
-    int64_t keep_ms;        /* delete copies stored longer ago than this (0: keep) */
-    const char *listen;     /* proxy listener "HOST:PORT" (127.0.0.1:8080) */
-    const char *admin;      /* admin listener "HOST:PORT" (127.0.0.1:8081) */
-    int workers;            /* event-loop threads; 0: one per core */
-    const char *log_level;  /* "debug", "info", "warn", "error" or "off" (info) */
-    const char *log_format; /* "json" or "text" (json) */
+    const char *store;         /* "memory:", "sqlite:PATH" or PATH; NULL: memory only */
+    size_t memory_bytes;       /* memory tier bound (64 MB) */
+    size_t max_size_bytes;     /* persistent tier bound (1 GB); 0: unbounded */
+    int64_t keep_ms;           /* delete copies stored longer ago than this (0: keep) */
+    const char *listen;        /* proxy listener "HOST:PORT" (127.0.0.1:8080) */
+    const char *admin;         /* admin listener "HOST:PORT" (127.0.0.1:8081) */
+    int workers;               /* event-loop threads; 0: one per core */
+    const char *log_level;     /* "debug", "info", "warn", "error" or "off" (info) */
+    const char *log_format;    /* "json" or "text" (json) */
     int64_t degraded_after_ms; /* alert when a route stays degraded this long; 0: never (5m) */
 };
 
@@ -97,18 +97,18 @@ enum hf_source {
 const char *hf_source_name(enum hf_source s);
 
 struct hf_response {
-    int status;               /* HTTP status served; 0 when source is NONE */
-    const char *headers;      /* "Name: value\r\n" lines of the served answer */
+    int status;          /* HTTP status served; 0 when source is NONE */
+    const char *headers; /* "Name: value\r\n" lines of the served answer */
     size_t headers_len;
-    const char *body;         /* body of the served answer (NUL-terminated) */
+    const char *body; /* body of the served answer (NUL-terminated) */
     size_t body_len;
     enum hf_source source;
-    int64_t age_s;            /* how old the served copy is (0 for ORIGIN) */
-    int64_t stored_at_ms;     /* wall clock when the served copy was received */
-    int attempts;             /* upstream attempts made by this call */
-    hf_err error;             /* last upstream error (HF_OK if none) */
-    int error_status;         /* HTTP status of the last failed attempt, or 0 */
-    char error_detail[256];   /* one line naming what failed, or "" */
+    int64_t age_s;          /* how old the served copy is (0 for ORIGIN) */
+    int64_t stored_at_ms;   /* wall clock when the served copy was received */
+    int attempts;           /* upstream attempts made by this call */
+    hf_err error;           /* last upstream error (HF_OK if none) */
+    int error_status;       /* HTTP status of the last failed attempt, or 0 */
+    char error_detail[256]; /* one line naming what failed, or "" */
     /* private */
     void *priv_;
 };
@@ -150,14 +150,14 @@ hf_err hf_get(struct hf_client *c, const char *route, const char *path_and_query
               struct hf_response *resp);
 
 struct hf_request {
-    const char *method;  /* "GET" when NULL */
-    const char *url;     /* absolute http(s) URL */
+    const char *method; /* "GET" when NULL */
+    const char *url;    /* absolute http(s) URL */
     const struct hf_header *headers;
     size_t nheaders;
     const void *body;
     size_t body_len;
-    const char *route;   /* route whose policy applies; NULL: the first route, or
-                            built-in defaults when the client has none */
+    const char *route; /* route whose policy applies; NULL: the first route, or
+                          built-in defaults when the client has none */
 };
 
 /* The lower-level call: a full request, same flow and same rules as hf_get(). */

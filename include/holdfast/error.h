@@ -36,9 +36,9 @@ extern "C" {
     X(DEADLINE, "deadline", 504, "the request's deadline passed")                                  \
     X(STORE, "store_error", 500, "the cache store failed")                                         \
     X(STORE_CORRUPT, "store_corrupt", 500, "the cache store is corrupt")                           \
-    X(UPSTREAM, "upstream_error", 502, "the request to the API failed")                          \
+    X(UPSTREAM, "upstream_error", 502, "the request to the API failed")                            \
     X(RATE_LIMITED, "rate_limited", 503, "the API's rate limit is in force: nothing was sent")     \
-    X(CIRCUIT_OPEN, "breaker_open", 503, "the API keeps failing: the circuit breaker is open")    \
+    X(CIRCUIT_OPEN, "breaker_open", 503, "the API keeps failing: the circuit breaker is open")     \
     X(QUOTA_SPENT, "quota_spent", 503, "the route's quota of API calls is spent")
 
 typedef enum hf_err {

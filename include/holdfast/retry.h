@@ -24,12 +24,12 @@ enum hf_jitter {
 };
 
 struct hf_retry_policy {
-    int attempts;           /* total attempts including the first; >= 1 (default 3) */
-    int64_t backoff_ms;     /* first backoff (default 500) */
-    int64_t max_backoff_ms; /* cap on one backoff (default 8000) */
-    double multiplier;      /* growth factor (default 2.0) */
-    enum hf_jitter jitter;  /* default HF_JITTER_FULL */
-    int64_t deadline_ms;    /* whole request, retries included; 0: none */
+    int attempts;             /* total attempts including the first; >= 1 (default 3) */
+    int64_t backoff_ms;       /* first backoff (default 500) */
+    int64_t max_backoff_ms;   /* cap on one backoff (default 8000) */
+    double multiplier;        /* growth factor (default 2.0) */
+    enum hf_jitter jitter;    /* default HF_JITTER_FULL */
+    int64_t deadline_ms;      /* whole request, retries included; 0: none */
     int64_t rate_interval_ms; /* from a configured quota, e.g. rate 5/1m -> 12000;
                                  0: unknown.  Floor for a rate-limit wait. */
 };
@@ -72,11 +72,11 @@ int64_t hf_rate_limit_wait(const struct hf_retry_policy *p, int retry, int64_t s
                            uint64_t rnd);
 
 enum hf_retry_action {
-    HF_RETRY_STOP_OK = 0,   /* success: use the answer */
-    HF_RETRY_STOP_FINAL,    /* do not retry: pass the answer/failure on */
-    HF_RETRY_WAIT,          /* retry after wait_ms */
-    HF_RETRY_EXHAUSTED,     /* retryable, but attempts are used up */
-    HF_RETRY_OUT_OF_TIME,   /* retryable, but the wait would pass the deadline */
+    HF_RETRY_STOP_OK = 0, /* success: use the answer */
+    HF_RETRY_STOP_FINAL,  /* do not retry: pass the answer/failure on */
+    HF_RETRY_WAIT,        /* retry after wait_ms */
+    HF_RETRY_EXHAUSTED,   /* retryable, but attempts are used up */
+    HF_RETRY_OUT_OF_TIME, /* retryable, but the wait would pass the deadline */
 };
 
 struct hf_retry_decision {

@@ -35,12 +35,12 @@ extern "C" {
 #define HF_ENTRY_BODY_MAX ((size_t)256 << 20)  /* 256 MB */
 
 struct hf_entry {
-    char *key;           /* cache key (hf_cache_key()) */
-    char *route;         /* route name */
-    int status;          /* HTTP status of the stored answer */
-    char *headers;       /* response headers, "Name: value\r\n" lines, NUL-terminated */
-    size_t headers_len;  /* strlen(headers) */
-    char *body;          /* response body (NUL-terminated for convenience) */
+    char *key;          /* cache key (hf_cache_key()) */
+    char *route;        /* route name */
+    int status;         /* HTTP status of the stored answer */
+    char *headers;      /* response headers, "Name: value\r\n" lines, NUL-terminated */
+    size_t headers_len; /* strlen(headers) */
+    char *body;         /* response body (NUL-terminated for convenience) */
     size_t body_len;
     int64_t stored_at_ms;   /* when the answer was received */
     int64_t fresh_until_ms; /* serve without asking the API until then */
@@ -62,9 +62,9 @@ struct hf_entry {
  * HF_BODY_TOO_LARGE (body or headers over their bound) or HF_ENOMEM.
  */
 hf_err hf_entry_create(const char *key, const char *route, int status, const char *headers,
-                       size_t headers_len, const void *body, size_t body_len,
-                       int64_t stored_at_ms, int64_t fresh_until_ms, int64_t stale_until_ms,
-                       const char *etag, const char *last_modified, struct hf_entry **out);
+                       size_t headers_len, const void *body, size_t body_len, int64_t stored_at_ms,
+                       int64_t fresh_until_ms, int64_t stale_until_ms, const char *etag,
+                       const char *last_modified, struct hf_entry **out);
 /* Take another reference; returns e. */
 struct hf_entry *hf_entry_ref(struct hf_entry *e);
 /* Drop a reference and set *e to NULL; frees on the last one.  NULL is a no-op. */
@@ -75,8 +75,8 @@ size_t hf_entry_size(const struct hf_entry *e);
 struct hf_store;
 
 struct hf_store_options {
-    size_t max_bytes;  /* size eviction bound; 0: unbounded (memory: 64 MB default) */
-    int64_t keep_ms;   /* sweep deletes copies stored longer ago than this; 0: keep */
+    size_t max_bytes; /* size eviction bound; 0: unbounded (memory: 64 MB default) */
+    int64_t keep_ms;  /* sweep deletes copies stored longer ago than this; 0: keep */
 };
 
 /*
@@ -86,8 +86,8 @@ struct hf_store_options {
  * error is logged, and a new empty store is created.  On failure errbuf
  * (if not NULL) gets a one-line message naming the path and the cause.
  */
-hf_err hf_store_open(const char *url, const struct hf_store_options *opts,
-                     struct hf_store **out, char *errbuf, size_t errlen);
+hf_err hf_store_open(const char *url, const struct hf_store_options *opts, struct hf_store **out,
+                     char *errbuf, size_t errlen);
 /* Flush pending writes, close and free *s; sets *s to NULL; NULL is a no-op. */
 void hf_store_close(struct hf_store **s);
 
@@ -132,8 +132,8 @@ hf_err hf_store_delete_prefix(struct hf_store *s, const char *prefix, uint64_t *
 struct hf_store_stats {
     uint64_t entries;
     uint64_t bytes;
-    uint64_t evictions;  /* removed for size */
-    uint64_t expired;    /* removed by age */
+    uint64_t evictions; /* removed for size */
+    uint64_t expired;   /* removed by age */
 };
 void hf_store_stats(struct hf_store *s, struct hf_store_stats *out);
 

@@ -15,10 +15,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/buf.h"
 #include "core/clock.h"
 #include "engine/engine.h"
 #include "http/cache_key.h"
-#include "core/buf.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
 #include "proxy/proxy_impl.h"
@@ -31,7 +31,7 @@ struct hf_admin {
     struct hf_engine *engine;
     int64_t degraded_after_ms; /* 0: no alerts */
     struct event *tick;
-    bool *alerted;             /* per route: an alert is out for its current degradation */
+    bool *alerted; /* per route: an alert is out for its current degradation */
     uint64_t evictions_seen, expired_seen; /* store totals already counted */
 };
 
@@ -51,8 +51,8 @@ static void alert_tick(evutil_socket_t fd, short what, void *arg)
         int64_t since = atomic_load(&r->state->degraded_since_ms);
         if (since != 0 && !a->alerted[i] && now - since >= a->degraded_after_ms) {
             a->alerted[i] = true;
-            HF_LOG(HF_LOG_ERROR, "alert", HF_LS("route", r->cfg.name),
-                   HF_LS("state", "degraded"), HF_LI("degraded_s", (now - since) / 1000),
+            HF_LOG(HF_LOG_ERROR, "alert", HF_LS("route", r->cfg.name), HF_LS("state", "degraded"),
+                   HF_LI("degraded_s", (now - since) / 1000),
                    HF_LI("consecutive_failures", atomic_load(&r->state->consecutive_failures)),
                    HF_LS("detail", "the API has been failing; clients get stale copies or errors"));
         } else if (since == 0 && a->alerted[i]) {
@@ -119,7 +119,9 @@ static void refresh_gauges(struct hf_admin *a)
         bool quota_spent = st->has_quota && hf_quota_remaining(&st->quota, wall) == 0;
         int64_t since = atomic_load(&st->degraded_since_ms);
         hf_metric_set(m, HF_M_BREAKER_STATE, i, 0,
-                      bs == HF_BREAKER_OPEN ? 1 : bs == HF_BREAKER_HALF_OPEN ? 2 : 0);
+                      bs == HF_BREAKER_OPEN        ? 1
+                      : bs == HF_BREAKER_HALF_OPEN ? 2
+                                                   : 0);
         hf_metric_set(m, HF_M_ROUTE_PAUSED, i, 0,
                       hf_pause_active(&st->pause, wall, NULL, NULL) || quota_spent);
         hf_metric_set(m, HF_M_QUOTA_REMAINING, i, 0,
@@ -189,13 +191,12 @@ static void health(struct hf_admin *a, struct evhttp_request *req)
         json_object_set_new(o, "quota_left",
                             st->has_quota ? json_integer(hf_quota_remaining(&st->quota, wall))
                                           : json_null());
-        json_object_set_new(o, "degraded_since",
-                            time_or_null(atomic_load(&st->degraded_since_ms)));
+        json_object_set_new(o, "degraded_since", time_or_null(atomic_load(&st->degraded_since_ms)));
         json_object_set_new(routes, r->cfg.name, o);
     }
     const char *overall = a->engine->nroutes > 0 && down == a->engine->nroutes ? "down"
-                          : down + degraded > 0                               ? "degraded"
-                                                                              : "ok";
+                          : down + degraded > 0                                ? "degraded"
+                                                                               : "ok";
     json_t *o = json_object();
     json_object_set_new(o, "status", json_string(overall));
     json_object_set_new(o, "routes", routes);
@@ -214,8 +215,9 @@ static void purge(struct hf_admin *a, struct evhttp_request *req)
     const char *uri = evhttp_request_get_uri(req);
     const char *query = strchr(uri, '?');
     if (query == NULL || evhttp_parse_query_str(query + 1, &q) != 0) {
-        reply_json(req, 400, json_pack("{s:s}", "error",
-                                       "expected ?route=NAME&key=PATH or ?route=NAME&prefix=PATH"));
+        reply_json(req, 400,
+                   json_pack("{s:s}", "error",
+                             "expected ?route=NAME&key=PATH or ?route=NAME&prefix=PATH"));
         return;
     }
     const char *route = evhttp_find_header(&q, "route");
@@ -290,8 +292,7 @@ static void handle(struct evhttp_request *req, void *arg)
 }
 
 hf_err hf_admin_start(struct event_base *base, struct hf_engine *engine, const char *addr,
-                      int64_t degraded_after_ms, struct hf_admin **out, char *errbuf,
-                      size_t errlen)
+                      int64_t degraded_after_ms, struct hf_admin **out, char *errbuf, size_t errlen)
 {
     struct hf_admin *a = calloc(1, sizeof *a);
     if (a == NULL)

@@ -24,31 +24,30 @@
 
 static void fetch_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: holdfast fetch [OPTIONS] URL\n"
-            "\n"
-            "Fetch URL, retrying timeouts, connection errors, 429 and 5xx with backoff.\n"
-            "A fresh stored copy is used without asking the API; when the API fails,\n"
-            "the last good copy is printed instead and a note goes to stderr.\n"
-            "\n"
-            "  --fresh-for DUR   serve a stored copy this young without asking (10m)\n"
-            "  --stale-for DUR   how long past fresh a copy may stand in (7d; forever)\n"
-            "  --attempts N      attempts in all, first included (3)\n"
-            "  --timeout DUR     per attempt (10s)\n"
-            "  --deadline DUR    for everything, retries included (none)\n"
-            "  --store PATH      cache file (~/.cache/holdfast/cache.db); 'none': no cache\n"
-            "  -H 'Name: value'  request header (repeatable)\n"
-            "  -X METHOD         request method (GET); POST and PATCH are retried only\n"
-            "                    with an Idempotency-Key header, and never cached\n"
-            "  -d DATA           request body\n"
-            "  -c FILE           take the policy of the config route whose upstream\n"
-            "                    URL is a prefix of URL\n"
-            "  --json            print one JSON object instead of the body\n"
-            "  -v, --verbose     log retries and fallbacks to stderr (JSON lines)\n"
-            "\n"
-            "Durations: 500ms 10s 5m 3h 7d.  Exit status: 0 data served (any source),\n"
-            "1 usage or configuration error, 2 the API answered a client error (4xx,\n"
-            "body printed), 3 no data (the API failed and there is no copy).\n");
+    fprintf(out, "usage: holdfast fetch [OPTIONS] URL\n"
+                 "\n"
+                 "Fetch URL, retrying timeouts, connection errors, 429 and 5xx with backoff.\n"
+                 "A fresh stored copy is used without asking the API; when the API fails,\n"
+                 "the last good copy is printed instead and a note goes to stderr.\n"
+                 "\n"
+                 "  --fresh-for DUR   serve a stored copy this young without asking (10m)\n"
+                 "  --stale-for DUR   how long past fresh a copy may stand in (7d; forever)\n"
+                 "  --attempts N      attempts in all, first included (3)\n"
+                 "  --timeout DUR     per attempt (10s)\n"
+                 "  --deadline DUR    for everything, retries included (none)\n"
+                 "  --store PATH      cache file (~/.cache/holdfast/cache.db); 'none': no cache\n"
+                 "  -H 'Name: value'  request header (repeatable)\n"
+                 "  -X METHOD         request method (GET); POST and PATCH are retried only\n"
+                 "                    with an Idempotency-Key header, and never cached\n"
+                 "  -d DATA           request body\n"
+                 "  -c FILE           take the policy of the config route whose upstream\n"
+                 "                    URL is a prefix of URL\n"
+                 "  --json            print one JSON object instead of the body\n"
+                 "  -v, --verbose     log retries and fallbacks to stderr (JSON lines)\n"
+                 "\n"
+                 "Durations: 500ms 10s 5m 3h 7d.  Exit status: 0 data served (any source),\n"
+                 "1 usage or configuration error, 2 the API answered a client error (4xx,\n"
+                 "body printed), 3 no data (the API failed and there is no copy).\n");
 }
 
 static char *default_store(void)
@@ -229,8 +228,7 @@ static int parse_args(int argc, char **argv, struct fetch_opts *o)
             char *end;
             long n = strtol(optarg, &end, 10);
             if (*optarg == '\0' || *end != '\0' || n < 1 || n > 100)
-                return bad_usage("--attempts: expected a number from 1 to 100, not \"%s\"",
-                                 optarg);
+                return bad_usage("--attempts: expected a number from 1 to 100, not \"%s\"", optarg);
             o->attempts = (int)n;
             break;
         }
@@ -305,8 +303,8 @@ static const struct hf_route_config *matching_route(const struct hf_config *cfg,
 
 int hf_cmd_fetch(int argc, char **argv)
 {
-    struct fetch_opts o = {.fresh_for_ms = -2, .stale_for_ms = -2, .timeout_ms = -2,
-                           .deadline_ms = -2};
+    struct fetch_opts o = {
+        .fresh_for_ms = -2, .stale_for_ms = -2, .timeout_ms = -2, .deadline_ms = -2};
     struct hf_config_file *file = NULL;
     struct hf_client *client = NULL;
     struct hf_response resp = {0};
@@ -335,8 +333,7 @@ int hf_cmd_fetch(int argc, char **argv)
         const struct hf_config *fc = hf_config_file_config(file);
         const struct hf_route_config *m = matching_route(fc, o.url);
         if (m == NULL) {
-            fprintf(stderr,
-                    "holdfast fetch: %s: no route's upstream is a prefix of %s\n", o.config,
+            fprintf(stderr, "holdfast fetch: %s: no route's upstream is a prefix of %s\n", o.config,
                     o.url);
             goto out;
         }

@@ -27,7 +27,8 @@ int hf_cmd_serve(int argc, char **argv)
             printf("usage: holdfast serve [-c FILE]   (default FILE: holdfast.yaml)\n");
             return HF_EXIT_OK;
         default:
-            fprintf(stderr, "holdfast serve: bad option \"%s\"\n(usage: holdfast serve [-c FILE])\n",
+            fprintf(stderr,
+                    "holdfast serve: bad option \"%s\"\n(usage: holdfast serve [-c FILE])\n",
                     argv[optind - 1]);
             return HF_EXIT_USAGE;
         }

@@ -26,8 +26,7 @@ void hf_buf_reset(struct hf_buf *b);
 /* Append; HF_BODY_TOO_LARGE past max (b unchanged), HF_ENOMEM. */
 hf_err hf_buf_add(struct hf_buf *b, const void *data, size_t len);
 hf_err hf_buf_adds(struct hf_buf *b, const char *s);
-hf_err hf_buf_printf(struct hf_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+hf_err hf_buf_printf(struct hf_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Hand the content to the caller (free()) and reset b.  Never NULL on HF_OK. */
 char *hf_buf_take(struct hf_buf *b, size_t *len);
 

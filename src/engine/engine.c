@@ -14,8 +14,8 @@
 #include "core/clock.h"
 #include "engine/inflight.h"
 #include "http/vary.h"
-#include "obs/metrics.h"
 #include "obs/log.h"
+#include "obs/metrics.h"
 
 static char *own(struct hf_route *r, const char *s)
 {
@@ -227,8 +227,7 @@ static void carry_state(struct hf_route *to, const struct hf_route *from, int64_
     }
     atomic_store(&to->state->last_success_ms, atomic_load(&from->state->last_success_ms));
     atomic_store(&to->state->last_failure_ms, atomic_load(&from->state->last_failure_ms));
-    atomic_store(&to->state->consecutive_failures,
-                 atomic_load(&from->state->consecutive_failures));
+    atomic_store(&to->state->consecutive_failures, atomic_load(&from->state->consecutive_failures));
     atomic_store(&to->state->degraded_since_ms, atomic_load(&from->state->degraded_since_ms));
 }
 
@@ -307,8 +306,8 @@ hf_err hf_engine_create(const struct hf_config *cfg, struct hf_engine **out, cha
     return engine_build(cfg, NULL, out, errbuf, errlen);
 }
 
-hf_err hf_engine_reload(const struct hf_config *cfg, struct hf_engine *prev,
-                        struct hf_engine **out, char *errbuf, size_t errlen)
+hf_err hf_engine_reload(const struct hf_config *cfg, struct hf_engine *prev, struct hf_engine **out,
+                        char *errbuf, size_t errlen)
 {
     return engine_build(cfg, prev, out, errbuf, errlen);
 }
@@ -333,12 +332,10 @@ void hf_engine_destroy(struct hf_engine **ep)
 
 const char *hf_stale_reason_name(enum hf_stale_reason r)
 {
-    static const char *const names[] = {"", "upstream-error", "rate-limited", "breaker-open",
-                                        "quota-spent", "latency-budget"};
+    static const char *const names[] = {
+        "", "upstream-error", "rate-limited", "breaker-open", "quota-spent", "latency-budget"};
     return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "";
 }
-
-
 
 const struct hf_route *hf_engine_route(const struct hf_engine *e, const char *name)
 {

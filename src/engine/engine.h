@@ -35,10 +35,10 @@ struct hf_route_state {
     _Atomic int64_t last_failure_ms;
     _Atomic int consecutive_failures;
     _Atomic int64_t degraded_since_ms; /* first failure of the current run of them; 0: healthy */
-    struct hf_breaker breaker; /* monotonic time */
-    struct hf_bucket bucket;   /* monotonic time */
-    struct hf_quota quota;     /* wall-clock time: windows end at 00:00 UTC */
-    struct hf_pause pause;     /* wall-clock time: APIs name reset times */
+    struct hf_breaker breaker;         /* monotonic time */
+    struct hf_bucket bucket;           /* monotonic time */
+    struct hf_quota quota;             /* wall-clock time: windows end at 00:00 UTC */
+    struct hf_pause pause;             /* wall-clock time: APIs name reset times */
     bool has_bucket, has_quota;
 };
 
@@ -50,7 +50,7 @@ struct hf_route {
     struct hf_route_config cfg; /* every pointer in cfg points into memory owned here */
     char **owned;               /* strings to free */
     size_t nowned;
-    void *arrays[4];            /* headers, query, ignore_params, vary copies */
+    void *arrays[4]; /* headers, query, ignore_params, vary copies */
 };
 
 struct hf_inflight;
@@ -61,10 +61,10 @@ struct hf_engine {
     size_t nroutes;
     struct hf_route default_route; /* for hf_request() on a client without routes */
     struct hf_store *store;
-    struct hf_inflight *inflight;  /* keys being fetched now, and their waiters */
-    struct hf_metrics *metrics;    /* route i of the registry is routes[i] */
-    bool borrowed;                 /* store and inflight belong to an earlier generation */
-    bool persistent;               /* the store has a file behind its memory tier */
+    struct hf_inflight *inflight; /* keys being fetched now, and their waiters */
+    struct hf_metrics *metrics;   /* route i of the registry is routes[i] */
+    bool borrowed;                /* store and inflight belong to an earlier generation */
+    bool persistent;              /* the store has a file behind its memory tier */
     /* Where store work that waits goes (a SQLite prefix delete waits for
      * the writer thread): the proxy's janitor thread, so no worker loop
      * blocks.  NULL: done inline (the library's calls block anyway). */
@@ -80,8 +80,8 @@ hf_err hf_engine_create(const struct hf_config *cfg, struct hf_engine **out, cha
  * (totals carried), sharing prev's store and in-flight table.  prev must
  * outlive the new engine; flows started on prev may finish on it.
  */
-hf_err hf_engine_reload(const struct hf_config *cfg, struct hf_engine *prev,
-                        struct hf_engine **out, char *errbuf, size_t errlen);
+hf_err hf_engine_reload(const struct hf_config *cfg, struct hf_engine *prev, struct hf_engine **out,
+                        char *errbuf, size_t errlen);
 void hf_engine_destroy(struct hf_engine **e);
 /* "ok", "degraded" (the API is failing), "paused" (rate limit or quota) or
  * "down" (the breaker is open). */
@@ -96,9 +96,9 @@ struct hf_flow_loop {
     struct hf_engine *engine;
     struct event_base *base;
     struct hf_upstream *upstream;
-    bool persistent; /* the loop keeps running after a flow answers (the proxy's
-                        workers): a flow may answer early (latency_budget) and
-                        finish its fetch in the background */
+    bool persistent;       /* the loop keeps running after a flow answers (the proxy's
+                              workers): a flow may answer early (latency_budget) and
+                              finish its fetch in the background */
     struct hf_flow *flows; /* this loop's flows (loop thread only), for abort */
 };
 
@@ -124,30 +124,30 @@ const char *hf_stale_reason_name(enum hf_stale_reason r);
 
 struct hf_flow_request {
     const struct hf_route *route;
-    const char *method;       /* NULL: GET */
-    const char *target;       /* path and query under the route's upstream base ... */
-    const char *url;          /* ... or an absolute URL (then target is NULL) */
+    const char *method;              /* NULL: GET */
+    const char *target;              /* path and query under the route's upstream base ... */
+    const char *url;                 /* ... or an absolute URL (then target is NULL) */
     const struct hf_header *headers; /* the caller's request headers */
     size_t nheaders;
     const void *body;
     size_t body_len;
-    const char *request_id;   /* for logs; may be NULL */
-    bool bypass;              /* neither read nor write the cache (e.g. Authorization) */
+    const char *request_id; /* for logs; may be NULL */
+    bool bypass;            /* neither read nor write the cache (e.g. Authorization) */
 };
 
 struct hf_flow_result {
     enum hf_source source;
-    struct hf_entry *entry;  /* the answer served (a reference the callee may take); NULL
-                                when source is NONE */
+    struct hf_entry *entry; /* the answer served (a reference the callee may take); NULL
+                               when source is NONE */
     int64_t age_s;
     int attempts;
-    hf_err error;            /* last upstream error, HF_OK if none */
-    int error_status;        /* HTTP status of the last failed attempt */
-    int64_t retry_after_s;   /* when nothing was served and the API said when to retry; else -1 */
-    bool stored;             /* the answer was stored */
-    bool collapsed;          /* this request waited for another's fetch */
-    bool forwarded;          /* a request went to the API for this answer */
-    bool bypass;             /* the request could not use the cache (method, Authorization) */
+    hf_err error;          /* last upstream error, HF_OK if none */
+    int error_status;      /* HTTP status of the last failed attempt */
+    int64_t retry_after_s; /* when nothing was served and the API said when to retry; else -1 */
+    bool stored;           /* the answer was stored */
+    bool collapsed;        /* this request waited for another's fetch */
+    bool forwarded;        /* a request went to the API for this answer */
+    bool bypass;           /* the request could not use the cache (method, Authorization) */
     enum hf_stale_reason stale_reason;
     char detail[256];
 };

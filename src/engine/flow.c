@@ -36,8 +36,8 @@
 
 #define FLOW_MAGIC 0x666c6f77u   /* "flow" */
 #define WAITER_MAGIC 0x77616974u /* "wait" */
-#define FLOW_MAX_HEADERS 128   /* caller's headers; more are refused */
-#define FLOW_EXTRA_HEADERS 2   /* validators */
+#define FLOW_MAX_HEADERS 128     /* caller's headers; more are refused */
+#define FLOW_EXTRA_HEADERS 2     /* validators */
 
 struct hf_flow {
     unsigned magic;
@@ -52,8 +52,8 @@ struct hf_flow {
     bool cacheable;
     bool idempotency_key;
     bool invalidate; /* an unsafe method: a success invalidates key (the GET copy) */
-    bool leader;    /* registered in the in-flight table: hand the answer to waiters */
-    bool responded; /* done() already called (latency budget): finish quietly */
+    bool leader;     /* registered in the in-flight table: hand the answer to waiters */
+    bool responded;  /* done() already called (latency budget): finish quietly */
     struct hf_header hdrs[FLOW_MAX_HEADERS + FLOW_EXTRA_HEADERS];
     size_t nhdrs;
     char *strs[2 * (FLOW_MAX_HEADERS + FLOW_EXTRA_HEADERS)]; /* owned header strings */
@@ -237,8 +237,8 @@ static void waiter_budget_cb(evutil_socket_t fd, short what, void *arg)
     hf_entry_release(&r.entry);
 }
 
-static bool arm_budget(struct event_base *base, struct event **ev, event_callback_fn cb,
-                       void *arg, int64_t ms)
+static bool arm_budget(struct event_base *base, struct event **ev, event_callback_fn cb, void *arg,
+                       int64_t ms)
 {
     if ((*ev = evtimer_new(base, cb, arg)) == NULL)
         return false;
@@ -269,17 +269,6 @@ static void fallback(struct hf_flow *f)
 
 /* --- storing an answer ----------------------------------------------------- */
 
-static bool hop_by_hop(const char *name, size_t len)
-{
-    static const char *const hop[] = {"Connection", "Keep-Alive", "Proxy-Connection",
-                                      "Transfer-Encoding", "TE", "Trailer", "Upgrade",
-                                      "Proxy-Authenticate", "Proxy-Authorization"};
-    for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
-        if (strlen(hop[i]) == len && strncasecmp(hop[i], name, len) == 0)
-            return true;
-    return false;
-}
-
 static bool in_block(const char *block, size_t block_len, const char *name, size_t len)
 {
     size_t pos = 0;
@@ -304,7 +293,7 @@ static hf_err keep_headers(const char *block, size_t len, const char *update, si
     size_t nl, vl;
     hf_err err = HF_OK;
     while (!err && hf_headers_next(block, len, &pos, &n, &nl, &v, &vl)) {
-        if (hop_by_hop(n, nl))
+        if (hf_header_hop_by_hop(n, nl))
             continue;
         if (update != NULL && !(nl == 14 && strncasecmp(n, "Content-Length", 14) == 0) &&
             in_block(update, ulen, n, nl))
@@ -313,7 +302,7 @@ static hf_err keep_headers(const char *block, size_t len, const char *update, si
     }
     pos = 0;
     while (!err && update != NULL && hf_headers_next(update, ulen, &pos, &n, &nl, &v, &vl)) {
-        if (hop_by_hop(n, nl) || (nl == 14 && strncasecmp(n, "Content-Length", 14) == 0))
+        if (hf_header_hop_by_hop(n, nl) || (nl == 14 && strncasecmp(n, "Content-Length", 14) == 0))
             continue;
         err = hf_buf_printf(out, "%.*s: %.*s\r\n", (int)nl, n, (int)vl, v);
     }
@@ -396,8 +385,8 @@ static hf_err make_entry(struct hf_flow *f, int status, const char *headers, siz
     else if (cc.no_cache)
         fresh_until = stored_at;
     else
-        fresh_until = add_sat(stored_at, hf_freshness_lifetime_ms(status, headers, hlen,
-                                                                  response_ms));
+        fresh_until =
+            add_sat(stored_at, hf_freshness_lifetime_ms(status, headers, hlen, response_ms));
     if (rfc && (cc.must_revalidate || cc.proxy_revalidate || cc.no_cache))
         stale_until = fresh_until; /* the API forbids serving it stale */
     else if (status == 404)
@@ -689,8 +678,7 @@ static void on_result(struct hf_up_result *res, void *arg)
     case HF_RETRY_EXHAUSTED:
     case HF_RETRY_OUT_OF_TIME:
         if (counted(f->engine, f->route))
-            hf_metric_inc(f->engine->metrics, HF_M_RETRY_EXHAUSTED_TOTAL, f->route->index,
-                          0);
+            hf_metric_inc(f->engine->metrics, HF_M_RETRY_EXHAUSTED_TOTAL, f->route->index, 0);
         HF_LOG(HF_LOG_WARN, "retry_exhausted", HF_LS("route", rc->name),
                HF_LS("request_id", f->request_id), HF_LI("attempts", f->attempts),
                HF_LS("error", hf_err_label(f->res.error)), HF_LI("status", f->res.error_status),
@@ -734,9 +722,8 @@ static bool gate(struct hf_flow *f, hf_err *why, enum hf_stale_reason *reason, i
         f->res.retry_after_s = (tok_wait + 999) / 1000;
         /* With no copy to serve, wait for the token if the deadline (or,
          * without one, the attempt timeout) allows. */
-        int64_t budget = rc->retry.deadline_ms > 0
-                             ? f->started_mono + rc->retry.deadline_ms - mono
-                             : (rc->timeout_ms > 0 ? rc->timeout_ms : 10000);
+        int64_t budget = rc->retry.deadline_ms > 0 ? f->started_mono + rc->retry.deadline_ms - mono
+                                                   : (rc->timeout_ms > 0 ? rc->timeout_ms : 10000);
         if (f->stale == NULL && tok_wait <= budget)
             *wait_ms = tok_wait > 0 ? tok_wait : 1;
         return false;
@@ -792,9 +779,8 @@ static void attempt(struct hf_flow *f)
             f->res.stale_reason = reason;
             snprintf(f->res.detail, sizeof f->res.detail, "%s", hf_strerror(why));
         }
-        HF_LOG(HF_LOG_INFO, "blocked", HF_LS("route", rc->name),
-               HF_LS("request_id", f->request_id), HF_LS("reason", hf_err_label(why)),
-               HF_LI("retry_after_s", f->res.retry_after_s));
+        HF_LOG(HF_LOG_INFO, "blocked", HF_LS("route", rc->name), HF_LS("request_id", f->request_id),
+               HF_LS("reason", hf_err_label(why)), HF_LI("retry_after_s", f->res.retry_after_s));
         fallback(f);
         return;
     }
@@ -1012,9 +998,9 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
         memcpy(f->key, key, strlen(key) + 1);
     f->res.retry_after_s = -1;
     f->started_mono = hf_clock_mono_ms();
-    if (!cacheable && req->target != NULL &&
-        strcmp(method, "HEAD") != 0 && strcmp(method, "OPTIONS") != 0 &&
-        strcmp(method, "TRACE") != 0 && strcmp(method, "GET") != 0 &&
+    if (!cacheable && req->target != NULL && strcmp(method, "HEAD") != 0 &&
+        strcmp(method, "OPTIONS") != 0 && strcmp(method, "TRACE") != 0 &&
+        strcmp(method, "GET") != 0 &&
         hf_cache_key("GET", rc->name, req->target, rc->ignore_params, rc->nignore_params, f->key,
                      sizeof f->key) == HF_OK &&
         append_vary(req->route, req, f->key, sizeof f->key))
@@ -1022,8 +1008,7 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
     if (req->request_id != NULL)
         snprintf(f->request_id, sizeof f->request_id, "%s", req->request_id);
     else
-        snprintf(f->request_id, sizeof f->request_id, "%016llx",
-                 (unsigned long long)hf_random64());
+        snprintf(f->request_id, sizeof f->request_id, "%016llx", (unsigned long long)hf_random64());
     if ((f->method = strdup(method)) == NULL)
         goto out;
     if (req->body_len > 0) {
@@ -1042,8 +1027,8 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
         err = HF_BAD_URL;
         goto out;
     }
-    err = hf_upstream_build_url(base, req->url ? NULL : req->target, rc->query, rc->nquery,
-                                &f->url, errbuf, errlen);
+    err = hf_upstream_build_url(base, req->url ? NULL : req->target, rc->query, rc->nquery, &f->url,
+                                errbuf, errlen);
     if (err)
         goto out;
     /* Revalidate rather than refetch when the copy has a validator and the

@@ -18,6 +18,7 @@
  *    ("a=1&a=1" is not "a=1" to every API), and "a" and "a=" stay distinct;
  *  - a query left empty leaves no '?'.
  */
+#include "core/out.h"
 #include "http/cache_key.h"
 
 #include <stdint.h>
@@ -36,21 +37,6 @@ struct param {
 
 /* The key being written.  total counts every byte even past the end of
  * buf, so "too long for any key" and "too long for this buffer" differ. */
-struct out {
-    char *buf;
-    size_t cap;
-    size_t total;
-};
-
-static void emit(struct out *o, const char *p, size_t n)
-{
-    if (o->total < o->cap && n > 0) {
-        size_t room = o->cap - o->total;
-        memcpy(o->buf + o->total, p, n < room ? n : room);
-    }
-    o->total += n;
-}
-
 static int is_alpha(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
@@ -217,11 +203,11 @@ hf_err hf_cache_key(const char *method, const char *route, const char *target,
     const char *qmark = memchr(target + auth_end, '?', end - auth_end);
     size_t path_end = qmark != NULL ? (size_t)(qmark - target) : end;
 
-    struct out o = {buf, len, 0};
-    emit(&o, method, mlen);
-    emit(&o, " ", 1);
-    emit(&o, route, rlen);
-    emit(&o, " ", 1);
+    struct hf_out o = {buf, len, 0};
+    hf_out_add(&o, method, mlen);
+    hf_out_add(&o, " ", 1);
+    hf_out_add(&o, route, rlen);
+    hf_out_add(&o, " ", 1);
     if (slen > 0) {
         /* Lowercase scheme and host; userinfo (before the last '@') and
          * everything from the path on keep their case. */
@@ -232,10 +218,10 @@ hf_err hf_cache_key(const char *method, const char *route, const char *target,
         size_t host = at != NULL ? (size_t)(at - target) + 1 : slen;
         for (size_t i = 0; i < auth_end; i++) {
             char c = i < slen || i >= host ? lower(target[i]) : target[i];
-            emit(&o, &c, 1);
+            hf_out_add(&o, &c, 1);
         }
     }
-    emit(&o, target + auth_end, path_end - auth_end);
+    hf_out_add(&o, target + auth_end, path_end - auth_end);
 
     if (qmark != NULL) {
         char q[HF_CACHE_KEY_MAX];
@@ -260,8 +246,8 @@ hf_err hf_cache_key(const char *method, const char *route, const char *target,
                 v[kept++] = v[i];
         sort_params(q, v, kept);
         for (size_t i = 0; i < kept; i++) {
-            emit(&o, i == 0 ? "?" : "&", 1);
-            emit(&o, q + v[i].off, v[i].len);
+            hf_out_add(&o, i == 0 ? "?" : "&", 1);
+            hf_out_add(&o, q + v[i].off, v[i].len);
         }
     }
 

@@ -8,6 +8,7 @@
  * counts past the end of buf instead of stopping, so "too small" is one
  * comparison at the end.
  */
+#include "core/out.h"
 #include "http/cache_status.h"
 
 #include <inttypes.h>
@@ -39,44 +40,29 @@ const char *hf_cache_status_detail_name(enum hf_cs_detail d)
     return (unsigned)d < HF__CS_DETAIL_MAX ? detail_names[d] : NULL;
 }
 
-struct out {
-    char *buf;
-    size_t cap;
-    size_t total;
-};
-
-static void emit(struct out *o, const char *p, size_t n)
+static void emit_str(struct hf_out *o, const char *s)
 {
-    if (o->total < o->cap && n > 0) {
-        size_t room = o->cap - o->total;
-        memcpy(o->buf + o->total, p, n < room ? n : room);
-    }
-    o->total += n;
+    hf_out_add(o, s, strlen(s));
 }
 
-static void emit_str(struct out *o, const char *s)
-{
-    emit(o, s, strlen(s));
-}
-
-static void emit_int(struct out *o, int64_t v)
+static void emit_int(struct hf_out *o, int64_t v)
 {
     char num[24];
     int n = snprintf(num, sizeof num, "%" PRId64, v);
     if (n > 0)
-        emit(o, num, (size_t)n);
+        hf_out_add(o, num, (size_t)n);
 }
 
 /* An sf-string: printable ASCII, with '"' and '\' escaped. */
-static void emit_sf_string(struct out *o, const char *s, size_t n)
+static void emit_sf_string(struct hf_out *o, const char *s, size_t n)
 {
-    emit(o, "\"", 1);
+    hf_out_add(o, "\"", 1);
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '"' || s[i] == '\\')
-            emit(o, "\\", 1);
-        emit(o, s + i, 1);
+            hf_out_add(o, "\\", 1);
+        hf_out_add(o, s + i, 1);
     }
-    emit(o, "\"", 1);
+    hf_out_add(o, "\"", 1);
 }
 
 static bool detail_text_ok(const char *s, size_t *n)
@@ -110,7 +96,7 @@ hf_err hf_cache_status_format(const struct hf_cache_status *cs, char *buf, size_
     if (cs->detail_text != NULL && !detail_text_ok(cs->detail_text, &dlen))
         return HF_EINVAL;
 
-    struct out o = {buf, len, 0};
+    struct hf_out o = {buf, len, 0};
     emit_str(&o, "holdfast");
     if (hit) {
         emit_str(&o, "; hit");

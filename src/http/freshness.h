@@ -27,8 +27,7 @@ int64_t hf_freshness_lifetime_ms(int status, const char *headers, size_t len, in
  * corrected_initial_age (RFC 9111 4.2.3) in ms: how old the answer already
  * was on arrival, from its Date and Age headers and the request's round trip.
  */
-int64_t hf_initial_age_ms(const char *headers, size_t len, int64_t request_ms,
-                          int64_t response_ms);
+int64_t hf_initial_age_ms(const char *headers, size_t len, int64_t request_ms, int64_t response_ms);
 
 /* Whether a status code is heuristically cacheable (RFC 9110 15.1). */
 bool hf_status_heuristic(int status);

@@ -9,6 +9,7 @@
 #include "http/headers.h"
 
 #include <string.h>
+#include <strings.h>
 
 static bool is_ows(char c)
 {
@@ -101,5 +102,16 @@ bool hf_headers_find(const char *block, size_t block_len, const char *name, cons
             *len = vl;
         return true;
     }
+    return false;
+}
+
+bool hf_header_hop_by_hop(const char *name, size_t len)
+{
+    static const char *const hop[] = {
+        "Connection", "Keep-Alive", "Proxy-Connection",   "Transfer-Encoding",  "TE",
+        "Trailer",    "Upgrade",    "Proxy-Authenticate", "Proxy-Authorization"};
+    for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
+        if (strlen(hop[i]) == len && strncasecmp(hop[i], name, len) == 0)
+            return true;
     return false;
 }

@@ -20,4 +20,11 @@ bool hf_headers_find(const char *block, size_t block_len, const char *name, cons
 bool hf_headers_next(const char *block, size_t block_len, size_t *pos, const char **name,
                      size_t *name_len, const char **value, size_t *value_len);
 
+/*
+ * Whether a field is hop-by-hop (RFC 9110 7.6.1): meaningful for one
+ * connection only, so never stored and never forwarded.  name is len bytes
+ * (case-insensitive).
+ */
+bool hf_header_hop_by_hop(const char *name, size_t len);
+
 #endif

@@ -6,6 +6,7 @@
  * array is small), and the key is written with a counting writer, so no
  * input makes this allocate, recurse, or read past the lengths it is given.
  */
+#include "core/out.h"
 #include "http/vary.h"
 
 #include <stdbool.h>
@@ -22,21 +23,6 @@ struct names {
     struct name v[HF_VARY_MAX_FIELDS];
     size_t n;
 };
-
-struct out {
-    char *buf;
-    size_t cap;
-    size_t total;
-};
-
-static void emit(struct out *o, const char *p, size_t n)
-{
-    if (o->total < o->cap && n > 0) {
-        size_t room = o->cap - o->total;
-        memcpy(o->buf + o->total, p, n < room ? n : room);
-    }
-    o->total += n;
-}
 
 static bool is_ows(char c)
 {
@@ -129,7 +115,7 @@ static bool add_vary_value(struct names *s, const char *v, size_t len)
     return true;
 }
 
-static void emit_value(struct out *o, const char *v)
+static void emit_value(struct hf_out *o, const char *v)
 {
     static const char hex[] = "0123456789ABCDEF";
     /* A longer value makes the key too long anyway; stop reading there. */
@@ -144,9 +130,9 @@ static void emit_value(struct out *o, const char *v)
         unsigned char c = (unsigned char)v[i];
         if (c < 0x20 || c > 0x7e || c == '%' || c == ';') {
             char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
-            emit(o, esc, 3);
+            hf_out_add(o, esc, 3);
         } else {
-            emit(o, v + i, 1);
+            hf_out_add(o, v + i, 1);
         }
         if (o->total > HF_VARY_KEY_MAX)
             return;
@@ -192,13 +178,13 @@ enum hf_vary_result hf_vary_key(const char *resp_headers, size_t resp_len, const
         set.v[j] = x;
     }
 
-    struct out o = {buf, len, 0};
+    struct hf_out o = {buf, len, 0};
     for (size_t i = 0; i < set.n && o.total <= HF_VARY_KEY_MAX; i++) {
         if (i > 0)
-            emit(&o, ";", 1);
+            hf_out_add(&o, ";", 1);
         for (size_t k = 0; k < set.v[i].n; k++) {
             char c = (char)lower((unsigned char)set.v[i].p[k]);
-            emit(&o, &c, 1);
+            hf_out_add(&o, &c, 1);
         }
         bool seen = false;
         for (size_t r = 0; r < nreq && o.total <= HF_VARY_KEY_MAX; r++) {
@@ -208,7 +194,7 @@ enum hf_vary_result hf_vary_key(const char *resp_headers, size_t resp_len, const
             size_t rnl = strnlen(rn, HF_VARY_NAME_MAX + 1);
             if (!name_equal(rn, rnl, set.v[i].p, set.v[i].n))
                 continue;
-            emit(&o, seen ? ", " : "=", seen ? 2 : 1);
+            hf_out_add(&o, seen ? ", " : "=", seen ? 2 : 1);
             seen = true;
             emit_value(&o, req[r].value != NULL ? req[r].value : "");
         }

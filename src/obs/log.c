@@ -30,8 +30,7 @@ void hf_log_configure(enum hf_log_level min, enum hf_log_format fmt, int fd)
 
 bool hf_log_enabled(enum hf_log_level lvl)
 {
-    return (int)lvl >= atomic_load_explicit(&min_level, memory_order_relaxed) &&
-           lvl != HF_LOG_OFF;
+    return (int)lvl >= atomic_load_explicit(&min_level, memory_order_relaxed) && lvl != HF_LOG_OFF;
 }
 
 const char *hf_log_level_name(enum hf_log_level lvl)

@@ -25,10 +25,22 @@ struct hf_log_field {
     double f;
 };
 
-#define HF_LS(k, v) {(k), 's', (v), 0, 0.0}
-#define HF_LI(k, v) {(k), 'i', NULL, (int64_t)(v), 0.0}
-#define HF_LF(k, v) {(k), 'f', NULL, 0, (double)(v)}
-#define HF_LB(k, v) {(k), 'b', NULL, (v) ? 1 : 0, 0.0}
+#define HF_LS(k, v)                                                                                \
+    {                                                                                              \
+        (k), 's', (v), 0, 0.0                                                                      \
+    }
+#define HF_LI(k, v)                                                                                \
+    {                                                                                              \
+        (k), 'i', NULL, (int64_t)(v), 0.0                                                          \
+    }
+#define HF_LF(k, v)                                                                                \
+    {                                                                                              \
+        (k), 'f', NULL, 0, (double)(v)                                                             \
+    }
+#define HF_LB(k, v)                                                                                \
+    {                                                                                              \
+        (k), 'b', NULL, (v) ? 1 : 0, 0.0                                                           \
+    }
 
 /* Process-wide settings; call before starting threads. */
 void hf_log_configure(enum hf_log_level min, enum hf_log_format fmt, int fd);
@@ -37,8 +49,7 @@ const char *hf_log_level_name(enum hf_log_level lvl);
 /* "debug" "info" "warn" "error" "off" -> level; false for anything else. */
 bool hf_log_level_parse(const char *s, enum hf_log_level *out);
 
-void hf_log_emit(enum hf_log_level lvl, const char *event, const struct hf_log_field *f,
-                 size_t n);
+void hf_log_emit(enum hf_log_level lvl, const char *event, const struct hf_log_field *f, size_t n);
 
 #define HF_LOG(lvl, event, ...)                                                                    \
     do {                                                                                           \

@@ -14,11 +14,11 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -94,53 +94,74 @@ static const char *method_name(enum evhttp_cmd_type t)
 const char *hf__reason_phrase(int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 203: return "Non-Authoritative Information";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Status";
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 203:
+        return "Non-Authoritative Information";
+    case 204:
+        return "No Content";
+    case 206:
+        return "Partial Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 303:
+        return "See Other";
+    case 304:
+        return "Not Modified";
+    case 307:
+        return "Temporary Redirect";
+    case 308:
+        return "Permanent Redirect";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 410:
+        return "Gone";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Content";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Status";
     }
 }
 
 /* --- small helpers --------------------------------------------------------- */
-
-static bool hop_by_hop(const char *name)
-{
-    static const char *const hop[] = {"Connection", "Keep-Alive", "Proxy-Connection",
-                                      "Transfer-Encoding", "TE", "Trailer", "Upgrade",
-                                      "Proxy-Authenticate", "Proxy-Authorization"};
-    for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
-        if (strcasecmp(hop[i], name) == 0)
-            return true;
-    return false;
-}
 
 /* Header names the client's Connection header marks as hop-by-hop. */
 static bool named_in_connection(const char *conn, const char *name)
@@ -219,8 +240,8 @@ static void preq_free(struct preq *p)
 
 /* An RFC 9457 problem document. */
 static void send_problem(struct preq *p, int status, const char *type, const char *title,
-                         const char *detail, int64_t retry_after_s,
-                         const struct hf_flow_result *r, const char *cache_status)
+                         const char *detail, int64_t retry_after_s, const struct hf_flow_result *r,
+                         const char *cache_status)
 {
     struct evhttp_request *req = p->req;
     struct evkeyvalq *out = evhttp_request_get_output_headers(req);
@@ -289,8 +310,7 @@ static void on_flow_done(struct hf_flow_result *r, void *arg)
                  hf_strerror(r->error ? r->error : HF_UPSTREAM), r->detail[0] ? ": " : "",
                  r->detail);
         send_problem(p, status, hf_err_label(r->error ? r->error : HF_UPSTREAM),
-                     "The API failed and there is no stored copy", detail, r->retry_after_s, r,
-                     cs);
+                     "The API failed and there is no stored copy", detail, r->retry_after_s, r, cs);
         return;
     }
     struct hf_entry *e = r->entry;
@@ -299,14 +319,13 @@ static void on_flow_done(struct hf_flow_result *r, void *arg)
     const char *n, *v;
     size_t nl, vl;
     char name[256], value[8192];
-    while (hf_headers_next(e->headers ? e->headers : "", e->headers_len, &pos, &n, &nl, &v,
-                           &vl)) {
+    while (hf_headers_next(e->headers ? e->headers : "", e->headers_len, &pos, &n, &nl, &v, &vl)) {
         if (nl >= sizeof name || vl >= sizeof value)
             continue;
         memcpy(name, n, nl);
         name[nl] = '\0';
         if (strcasecmp(name, "Content-Length") == 0 || strcasecmp(name, "Age") == 0 ||
-            strcasecmp(name, "X-Request-Id") == 0 || hop_by_hop(name))
+            strcasecmp(name, "X-Request-Id") == 0 || hf_header_hop_by_hop(name, strlen(name)))
             continue;
         memcpy(value, v, vl);
         value[vl] = '\0';
@@ -402,7 +421,7 @@ static void handle(struct evhttp_request *req, void *arg)
     const char *conn = evhttp_find_header(in, "Connection");
     bool authorized = false;
     for (struct evkeyval *kv = in->tqh_first; kv != NULL; kv = kv->next.tqe_next) {
-        if (hop_by_hop(kv->key) || named_in_connection(conn, kv->key) ||
+        if (hf_header_hop_by_hop(kv->key, strlen(kv->key)) || named_in_connection(conn, kv->key) ||
             strcasecmp(kv->key, "Host") == 0 || strcasecmp(kv->key, "Content-Length") == 0 ||
             strcasecmp(kv->key, "X-Request-Id") == 0 || strcasecmp(kv->key, "Expect") == 0)
             continue;
@@ -488,7 +507,8 @@ int hf__listen_socket(const char *addr, bool reuseport, char *errbuf, size_t err
         h[hl - 1] = '\0';
         h++;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
     int rc = getaddrinfo(h[0] ? h : NULL, colon + 1, &hints, &ai);
@@ -510,16 +530,16 @@ int hf__listen_socket(const char *addr, bool reuseport, char *errbuf, size_t err
     return fd;
 }
 
-struct evhttp *hf__new_http(struct event_base *base, int fd, void (*cb)(struct evhttp_request *, void *),
-                            void *arg, struct evhttp_bound_socket **bound)
+struct evhttp *hf__new_http(struct event_base *base, int fd,
+                            void (*cb)(struct evhttp_request *, void *), void *arg,
+                            struct evhttp_bound_socket **bound)
 {
     struct evhttp *http = evhttp_new(base);
     if (http == NULL)
         return NULL;
     evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                                         EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-                                         EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH |
-                                         EVHTTP_REQ_CONNECT | EVHTTP_REQ_TRACE);
+                                         EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+                                         EVHTTP_REQ_PATCH | EVHTTP_REQ_CONNECT | EVHTTP_REQ_TRACE);
     evhttp_set_default_content_type(http, NULL);
     evhttp_set_max_headers_size(http, MAX_HEADER_BYTES);
     evhttp_set_max_body_size(http, MAX_REQUEST_BODY);

@@ -28,9 +28,9 @@ struct worker {
     struct evhttp *http;
     struct evhttp_bound_socket *bound;
     struct hf_flow_loop fl;
-    _Atomic int active;        /* requests in progress */
+    _Atomic int active;                    /* requests in progress */
     struct hf_engine *_Atomic next_engine; /* handed over by hf__worker_switch() */
-    int64_t drain_deadline_ms; /* monotonic */
+    int64_t drain_deadline_ms;             /* monotonic */
 };
 
 /* Run a worker thread serving the listening socket fd (owned by w from now on). */
@@ -62,8 +62,8 @@ const struct hf_route *hf__route_match(const struct hf_engine *e, const char *ur
  * why (len bytes) says what is wrong, for the 400. */
 bool hf__target_ok(const char *method, const char *uri, char *why, size_t len);
 /* The Cache-Status field value for a flow's result. */
-void hf__cache_status(const struct hf_flow_result *r, bool unsafe_method, int64_t now_ms,
-                      char *buf, size_t len);
+void hf__cache_status(const struct hf_flow_result *r, bool unsafe_method, int64_t now_ms, char *buf,
+                      size_t len);
 const char *hf__reason_phrase(int status);
 
 #endif

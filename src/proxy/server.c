@@ -6,15 +6,15 @@
  * admin listener, and waits for signals: SIGTERM/SIGINT stop accepting, let
  * requests in progress finish (bounded) and flush the store.
  */
+#include <errno.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
-#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <holdfast/config.h>
@@ -35,9 +35,9 @@
 struct server {
     struct event_base *base;
     struct hf_config_file *file;
-    struct hf_engine *engine;                  /* the current generation */
-    struct hf_store *store;                    /* shared by every generation */
-    struct hf_engine *old[MAX_GENERATIONS];    /* earlier ones, with their configs */
+    struct hf_engine *engine;               /* the current generation */
+    struct hf_store *store;                 /* shared by every generation */
+    struct hf_engine *old[MAX_GENERATIONS]; /* earlier ones, with their configs */
     struct hf_config_file *old_files[MAX_GENERATIONS];
     int nold;
     struct worker workers[MAX_WORKERS];
@@ -136,8 +136,7 @@ static void configure_logs(const struct hf_config *cfg)
     if (cfg->log_level != NULL)
         hf_log_level_parse(cfg->log_level, &lvl);
     enum hf_log_format fmt =
-        cfg->log_format != NULL && strcmp(cfg->log_format, "text") == 0 ? HF_LOG_TEXT
-                                                                        : HF_LOG_JSON;
+        cfg->log_format != NULL && strcmp(cfg->log_format, "text") == 0 ? HF_LOG_TEXT : HF_LOG_JSON;
     hf_log_configure(lvl, fmt, 2);
 }
 
@@ -271,8 +270,8 @@ int hf_proxy_main(const char *config_path)
     ev_term = evsignal_new(s.base, SIGTERM, on_stop, &s);
     ev_int = evsignal_new(s.base, SIGINT, on_stop, &s);
     ev_hup = evsignal_new(s.base, SIGHUP, on_hup, &s);
-    if (!ev_term || !ev_int || !ev_hup || evsignal_add(ev_term, NULL) || evsignal_add(ev_int, NULL) ||
-        evsignal_add(ev_hup, NULL))
+    if (!ev_term || !ev_int || !ev_hup || evsignal_add(ev_term, NULL) ||
+        evsignal_add(ev_int, NULL) || evsignal_add(ev_hup, NULL))
         goto out;
     HF_LOG(HF_LOG_INFO, "start", HF_LS("listen", listen_addr), HF_LS("admin", admin_addr),
            HF_LI("workers", n), HF_LI("routes", (int64_t)cfg->nroutes),

@@ -37,8 +37,8 @@ static enum hf_cs_detail detail_of(const struct hf_flow_result *r)
     }
 }
 
-void hf__cache_status(const struct hf_flow_result *r, bool unsafe_method, int64_t now_ms,
-                      char *buf, size_t len)
+void hf__cache_status(const struct hf_flow_result *r, bool unsafe_method, int64_t now_ms, char *buf,
+                      size_t len)
 {
     const struct hf_entry *e = r->entry;
     struct hf_cache_status cs = {.kind = HF_CS_MISS};

@@ -334,7 +334,8 @@ static hf_err add_header(struct curl_slist **list, const char *name, const char 
     struct hf_buf b;
     hf_buf_init(&b, 16 * 1024);
     /* curl sends "Name;" as a header with an empty value. */
-    hf_err err = value[0] ? hf_buf_printf(&b, "%s: %s", name, value) : hf_buf_printf(&b, "%s;", name);
+    hf_err err =
+        value[0] ? hf_buf_printf(&b, "%s: %s", name, value) : hf_buf_printf(&b, "%s;", name);
     if (!err) {
         struct curl_slist *n = curl_slist_append(*list, b.ptr);
         if (n == NULL)
@@ -354,8 +355,8 @@ static bool has_header(const struct hf_up_request *req, const char *name)
     return false;
 }
 
-hf_err hf_upstream_start(struct hf_upstream *u, const struct hf_up_request *req,
-                         hf_up_done_fn done, void *arg, struct hf_up_xfer **out)
+hf_err hf_upstream_start(struct hf_upstream *u, const struct hf_up_request *req, hf_up_done_fn done,
+                         void *arg, struct hf_up_xfer **out)
 {
     hf_err err = HF_ENOMEM;
     struct hf_up_xfer *x = calloc(1, sizeof *x);

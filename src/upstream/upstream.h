@@ -27,8 +27,8 @@ struct hf_up_xfer;
 #define HF_UP_MAX_HEADER_BYTES (64 * 1024) /* response header block bound */
 
 struct hf_up_request {
-    const char *method; /* NULL: GET */
-    const char *url;    /* absolute http(s) URL; query already complete */
+    const char *method;              /* NULL: GET */
+    const char *url;                 /* absolute http(s) URL; query already complete */
     const struct hf_header *headers; /* sent as given */
     size_t nheaders;
     const void *body;
@@ -45,7 +45,7 @@ struct hf_up_result {
     struct hf_buf headers; /* "Name: value\r\n" lines of the final answer */
     struct hf_buf body;
     int64_t elapsed_ms;
-    char detail[256];      /* curl's message on failure, else "" */
+    char detail[256]; /* curl's message on failure, else "" */
 };
 
 /* Called once per started transfer, on the loop, unless cancelled.  res is
@@ -59,8 +59,8 @@ void hf_upstream_destroy(struct hf_upstream **u);
 /* Start one attempt.  On HF_OK done will be called exactly once (later, never
  * from inside this call) unless the transfer is cancelled first; *out (may be
  * NULL) identifies it for hf_upstream_cancel(). */
-hf_err hf_upstream_start(struct hf_upstream *u, const struct hf_up_request *req,
-                         hf_up_done_fn done, void *arg, struct hf_up_xfer **out);
+hf_err hf_upstream_start(struct hf_upstream *u, const struct hf_up_request *req, hf_up_done_fn done,
+                         void *arg, struct hf_up_xfer **out);
 /* Abort a transfer; its callback is never called.  Sets *x to NULL. */
 void hf_upstream_cancel(struct hf_up_xfer **x);
 

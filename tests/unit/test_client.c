@@ -27,10 +27,10 @@ struct api {
     int port;
     pthread_t thread;
     pthread_mutex_t lock;
-    int requests;         /* requests answered */
-    int status;           /* what to answer next */
-    int delay_ms;         /* before answering */
-    char extra[256];      /* extra header lines */
+    int requests;    /* requests answered */
+    int status;      /* what to answer next */
+    int delay_ms;    /* before answering */
+    char extra[256]; /* extra header lines */
     char body[256];
     char last_target[256];
     char last_headers[4096];
@@ -250,8 +250,8 @@ static void post_is_not_retried(void **state)
     api_set(f->api, 503, "", "busy", 0);
     char url[128];
     snprintf(url, sizeof url, "%sorders", f->upstream);
-    struct hf_request rq = {.method = "POST", .url = url, .body = "a=1", .body_len = 3,
-                            .route = "news"};
+    struct hf_request rq = {
+        .method = "POST", .url = url, .body = "a=1", .body_len = 3, .route = "news"};
     struct hf_response r;
     assert_int_equal(hf_request(f->client, &rq, &r), HF_OK);
     assert_int_equal(r.source, HF_SOURCE_ORIGIN);
