@@ -285,6 +285,15 @@ static void handle(struct evhttp_request *req, void *arg)
             reply(req, 405, "text/plain", "use POST\n", 9);
             return;
         }
+        /* A page in a browser on this machine could POST here: refuse
+         * anything a browser marks as coming from a web page. */
+        struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+        const char *site = evhttp_find_header(in, "Sec-Fetch-Site");
+        if (evhttp_find_header(in, "Origin") != NULL ||
+            (site != NULL && strcmp(site, "none") != 0)) {
+            reply(req, 403, "text/plain", "not from a web page\n", 20);
+            return;
+        }
         purge(a, req);
     } else {
         reply(req, 404, "text/plain", "not found\n", 10);

@@ -133,6 +133,7 @@ struct hf_flow_request {
     size_t body_len;
     const char *request_id; /* for logs; may be NULL */
     bool bypass;            /* neither read nor write the cache (e.g. Authorization) */
+    bool alone; /* fetch without joining another request's fetch */
 };
 
 struct hf_flow_result {

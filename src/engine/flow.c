@@ -52,6 +52,8 @@ struct hf_flow {
     bool cacheable;
     bool idempotency_key;
     bool invalidate; /* an unsafe method: a success invalidates key (the GET copy) */
+    bool revalidating; /* holdfast sent the stale copy's validators */
+    bool vary_ok;      /* the answer's Vary fits the key (set when it arrives) */
     bool leader;     /* registered in the in-flight table: hand the answer to waiters */
     bool responded;  /* done() already called (latency budget): finish quietly */
     struct hf_header hdrs[FLOW_MAX_HEADERS + FLOW_EXTRA_HEADERS];
@@ -74,6 +76,7 @@ struct hf_flow {
 
 static void attempt(struct hf_flow *f);
 static int64_t age_s(const struct hf_entry *e, int64_t now_ms);
+static void cache_control_of(const char *block, size_t len, struct hf_cache_control *cc);
 
 /* Count into the route's series; the built-in route of hf_request() has none. */
 static bool counted(const struct hf_engine *e, const struct hf_route *r)
@@ -119,6 +122,16 @@ static void flow_free(struct hf_flow *f)
 struct flow_waiter {
     struct hf_waiter link; /* first: the in-flight table's list node */
     unsigned magic;
+    /* Its own request, kept to fetch alone when the leader's answer is not
+     * one to share (private, not stored: another client's answer). */
+    struct hf_flow_loop *loop;
+    const struct hf_route *route;
+    char *target;      /* path and query, or NULL with url */
+    char *url;
+    struct hf_header *hdrs; /* copies, in one block with their strings */
+    size_t nhdrs;
+    char request_id[40];
+    bool refetch;
     struct event *ev;
     struct event *budget;
     hf_flow_done_fn done;
@@ -130,6 +143,9 @@ struct flow_waiter {
 
 static void waiter_free(struct flow_waiter *w)
 {
+    free(w->target);
+    free(w->url);
+    free(w->hdrs);
     if (w->ev != NULL)
         event_free(w->ev);
     if (w->budget != NULL)
@@ -147,9 +163,91 @@ static void waiter_wake(evutil_socket_t fd, short what, void *arg)
     struct flow_waiter *w = arg;
     if (w->magic != WAITER_MAGIC)
         abort();
-    if (!w->responded)
+    if (!w->responded && w->refetch) {
+        struct hf_flow_request req = {.route = w->route,
+                                      .method = "GET",
+                                      .target = w->target,
+                                      .url = w->url,
+                                      .headers = w->hdrs,
+                                      .nheaders = w->nhdrs,
+                                      .request_id = w->request_id,
+                                      .alone = true};
+        char err[256];
+        hf_err e = hf_flow_start(w->loop, &req, w->done, w->arg, err, sizeof err);
+        if (e) {
+            struct hf_flow_result r = {.error = e, .retry_after_s = -1};
+            snprintf(r.detail, sizeof r.detail, "%s", err);
+            w->done(&r, w->arg);
+        }
+    } else if (!w->responded) {
         w->done(&w->res, w->arg);
+    }
     waiter_free(w);
+}
+
+/* Whether the leader's answer may go to other clients: a copy it stored
+ * (or served from the store), or an error answer not marked private.  Not
+ * an answer the API meant for one client only, nor one that varied on a
+ * header of the leader's request. */
+static bool shareable(const struct hf_flow *f)
+{
+    const struct hf_flow_result *r = &f->res;
+    if (r->source != HF_SOURCE_ORIGIN || r->stored)
+        return true;
+    const struct hf_entry *e = r->entry;
+    if (e == NULL || e->status < 400 || !f->vary_ok)
+        return false;
+    struct hf_cache_control cc;
+    cache_control_of(e->headers ? e->headers : "", e->headers_len, &cc);
+    return !cc.private_ && !cc.no_store &&
+           !hf_headers_find(e->headers ? e->headers : "", e->headers_len, "Set-Cookie",
+                            &(const char *){NULL}, &(size_t){0});
+}
+
+/* Copy what a waiter needs to fetch alone later. */
+static hf_err waiter_keep_request(struct flow_waiter *w, struct hf_flow_loop *loop,
+                                  const struct hf_flow_request *req)
+{
+    w->loop = loop;
+    w->route = req->route;
+    if (req->request_id != NULL)
+        snprintf(w->request_id, sizeof w->request_id, "%s", req->request_id);
+    if ((req->target && (w->target = strdup(req->target)) == NULL) ||
+        (req->url && (w->url = strdup(req->url)) == NULL))
+        return HF_ENOMEM;
+    size_t bytes = req->nheaders * sizeof *w->hdrs;
+    for (size_t i = 0; i < req->nheaders; i++)
+        bytes += strlen(req->headers[i].name) + 1 +
+                 strlen(req->headers[i].value ? req->headers[i].value : "") + 1;
+    if (req->nheaders == 0)
+        return HF_OK;
+    if ((w->hdrs = malloc(bytes)) == NULL)
+        return HF_ENOMEM;
+    char *p = (char *)(w->hdrs + req->nheaders);
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const char *v = req->headers[i].value ? req->headers[i].value : "";
+        size_t nl = strlen(req->headers[i].name) + 1, vl = strlen(v) + 1;
+        memcpy(p, req->headers[i].name, nl);
+        w->hdrs[i].name = p;
+        p += nl;
+        memcpy(p, v, vl);
+        w->hdrs[i].value = p;
+        p += vl;
+    }
+    w->nhdrs = req->nheaders;
+    return HF_OK;
+}
+
+/* The leader could not even start: its waiters get the failure. */
+static void fail_waiters(struct hf_engine *e, const char *key, hf_err err)
+{
+    struct hf_waiter *l = hf_inflight_leave(e->inflight, key);
+    while (l != NULL) {
+        struct flow_waiter *w = (struct flow_waiter *)l;
+        l = l->next;
+        w->res = (struct hf_flow_result){.error = err, .retry_after_s = -1, .collapsed = true};
+        event_active(w->ev, EV_READ, 0);
+    }
 }
 
 /* Hand the leader's answer to everyone who waited for it. */
@@ -158,10 +256,16 @@ static void release_waiters(struct hf_flow *f)
     if (!f->leader)
         return;
     f->leader = false;
+    bool share = shareable(f);
     struct hf_waiter *l = hf_inflight_leave(f->engine->inflight, f->key);
     while (l != NULL) {
         struct flow_waiter *w = (struct flow_waiter *)l;
         l = l->next;
+        if (!share) {
+            w->refetch = true;
+            event_active(w->ev, EV_READ, 0);
+            continue;
+        }
         w->res = f->res;
         w->res.collapsed = true;
         w->res.stored = false; /* the leader stored it */
@@ -179,7 +283,7 @@ static void finish(struct hf_flow *f, enum hf_source source)
     r->attempts = f->attempts;
     r->forwarded = f->attempts > 0;
     r->bypass = !f->cacheable;
-    if (r->entry != NULL && source != HF_SOURCE_ORIGIN)
+    if (r->entry != NULL) /* an answer may arrive already aged (RFC 9111 4.2.3) */
         r->age_s = age_s(r->entry, hf_clock_wall_ms());
     release_waiters(f);
     if (!f->responded)
@@ -285,6 +389,26 @@ static bool in_block(const char *block, size_t block_len, const char *name, size
  * `update` (a 304's headers) the stored fields it names are replaced by its
  * values (RFC 9111 4.3.4); Content-Length stays the stored one.
  */
+/* Whether the Connection field of block names the field name (nl bytes):
+ * then it is hop-by-hop too (RFC 9110 7.6.1). */
+static bool connection_names(const char *block, size_t len, const char *name, size_t nl)
+{
+    const char *v;
+    size_t vl;
+    if (!hf_headers_find(block, len, "Connection", &v, &vl))
+        return false;
+    for (size_t i = 0; i < vl;) {
+        while (i < vl && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+            i++;
+        size_t s = i;
+        while (i < vl && v[i] != ',' && v[i] != ' ' && v[i] != '\t')
+            i++;
+        if (i - s == nl && strncasecmp(v + s, name, nl) == 0)
+            return true;
+    }
+    return false;
+}
+
 static hf_err keep_headers(const char *block, size_t len, const char *update, size_t ulen,
                            struct hf_buf *out)
 {
@@ -293,7 +417,7 @@ static hf_err keep_headers(const char *block, size_t len, const char *update, si
     size_t nl, vl;
     hf_err err = HF_OK;
     while (!err && hf_headers_next(block, len, &pos, &n, &nl, &v, &vl)) {
-        if (hf_header_hop_by_hop(n, nl))
+        if (hf_header_hop_by_hop(n, nl) || connection_names(block, len, n, nl))
             continue;
         if (update != NULL && !(nl == 14 && strncasecmp(n, "Content-Length", 14) == 0) &&
             in_block(update, ulen, n, nl))
@@ -375,7 +499,8 @@ static hf_err make_entry(struct hf_flow *f, int status, const char *headers, siz
              ((status >= 200 && status < 300 && status != 206) ||
               (status == 404 && rc->cache_404_for_ms > 0)) &&
              (rc->store_private || (!cc.no_store && !cc.private_));
-    if (*store && !vary_matches_key(f, headers, hlen))
+    f->vary_ok = vary_matches_key(f, headers, hlen);
+    if (!f->vary_ok)
         *store = false;
 
     if (status == 404)
@@ -584,10 +709,6 @@ static void on_result(struct hf_up_result *res, void *arg)
     const struct hf_route_config *rc = &f->route->cfg;
     int64_t now_wall = hf_clock_wall_ms();
 
-    if (res->err == HF_OK && res->status == 304 && f->stale != NULL) {
-        serve_revalidated(f, res);
-        return;
-    }
     /* The route's health: an answer that is not a server failure counts as
      * the API working (a 404 is the API doing its job). */
     struct hf_route_state *st = f->route->state;
@@ -638,6 +759,12 @@ static void on_result(struct hf_up_result *res, void *arg)
             HF_LOG(HF_LOG_WARN, "rate_limited", HF_LS("route", rc->name),
                    HF_LS("request_id", f->request_id), HF_LS("reason", hf_pause_reason_label(pr)),
                    HF_LI("paused_ms", until - now_wall));
+    }
+    /* A 304 to the validators holdfast sent: the stored copy is good again.
+     * (A 304 to the client's own conditions is the client's, passed on.) */
+    if (res->err == HF_OK && res->status == 304 && f->stale != NULL && f->revalidating) {
+        serve_revalidated(f, res);
+        return;
     }
     int64_t wait = server_wait_ms(res, now_wall);
     struct hf_retry_decision d =
@@ -936,9 +1063,14 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
         }
     }
 
+    if (req->nheaders > FLOW_MAX_HEADERS) {
+        hf_entry_release(&stale);
+        snprintf(errbuf, errlen, "too many request headers (at most %d)", FLOW_MAX_HEADERS);
+        return HF_EINVAL;
+    }
     /* Coalescing: when the key is already being fetched, wait for that. */
     bool leader = false;
-    if (cacheable) {
+    if (cacheable && !req->alone) {
         struct flow_waiter *w = calloc(1, sizeof *w);
         if (w == NULL) {
             hf_entry_release(&stale);
@@ -948,7 +1080,7 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
         w->done = done;
         w->arg = arg;
         w->ev = event_new(loop->base, -1, 0, waiter_wake, w);
-        if (w->ev == NULL) {
+        if (w->ev == NULL || waiter_keep_request(w, loop, req) != HF_OK) {
             waiter_free(w);
             hf_entry_release(&stale);
             return HF_ENOMEM;
@@ -976,9 +1108,9 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
     err = HF_ENOMEM;
     struct hf_flow *f = calloc(1, sizeof *f);
     if (f == NULL) {
-        if (leader)
-            hf_inflight_leave(loop->engine->inflight, key);
         hf_entry_release(&stale);
+        if (leader)
+            fail_waiters(loop->engine, key, HF_ENOMEM);
         return HF_ENOMEM;
     }
     f->leader = leader;
@@ -1040,6 +1172,7 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
         if (f->stale->last_modified != NULL &&
             (err = add_header(f, "If-Modified-Since", f->stale->last_modified)))
             goto out;
+        f->revalidating = f->stale->etag != NULL || f->stale->last_modified != NULL;
     }
     if (loop->persistent && rc->latency_budget_ms > 0 && f->stale != NULL)
         arm_budget(loop->base, &f->budget, budget_cb, f, rc->latency_budget_ms);
