@@ -4,7 +4,7 @@
 # when something is absent.  Runs as root, or through sudo when available.
 set -eu
 
-PKGS="gcc make cmake pkg-config ca-certificates
+PKGS="gcc libc6-dev make cmake pkg-config ca-certificates
 libcurl4-openssl-dev libevent-dev libsqlite3-dev libfyaml-dev libjansson-dev
 libcmocka-dev libhiredis-dev
 varnish curl sqlite3 clang libclang-rt-dev"
