@@ -333,7 +333,7 @@ void hf_engine_destroy(struct hf_engine **ep)
 const char *hf_stale_reason_name(enum hf_stale_reason r)
 {
     static const char *const names[] = {
-        "", "upstream-error", "rate-limited", "breaker-open", "quota-spent", "latency-budget"};
+        "", "upstream-error", "rate-limited", "breaker-open", "quota-spent", "latency-budget", "revalidating"};
     return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "";
 }
 

@@ -119,6 +119,7 @@ enum hf_stale_reason {
     HF_STALE_BREAKER_OPEN,   /* "breaker-open" */
     HF_STALE_QUOTA_SPENT,    /* "quota-spent" */
     HF_STALE_LATENCY_BUDGET, /* no answer within latency_budget: "latency-budget" */
+    HF_STALE_REVALIDATING,   /* stale-while-revalidate (RFC 5861): "revalidating" */
 };
 const char *hf_stale_reason_name(enum hf_stale_reason r);
 

@@ -54,6 +54,7 @@ struct hf_flow {
     bool invalidate; /* an unsafe method: a success invalidates key (the GET copy) */
     bool revalidating; /* holdfast sent the stale copy's validators */
     bool vary_ok;      /* the answer's Vary fits the key (set when it arrives) */
+    enum hf_stale_reason early; /* why the budget timer answers early */
     bool leader;     /* registered in the in-flight table: hand the answer to waiters */
     bool responded;  /* done() already called (latency budget): finish quietly */
     struct hf_header hdrs[FLOW_MAX_HEADERS + FLOW_EXTRA_HEADERS];
@@ -301,21 +302,23 @@ static void budget_cb(evutil_socket_t fd, short what, void *arg)
     if (f->responded || f->stale == NULL)
         return;
     f->responded = true;
+    bool swr = f->early == HF_STALE_REVALIDATING;
     struct hf_flow_result r = {.source = HF_SOURCE_STALE,
                                .entry = hf_entry_ref(f->stale),
                                .age_s = age_s(f->stale, hf_clock_wall_ms()),
                                .attempts = f->attempts,
                                .forwarded = true,
-                               .error = HF_UPSTREAM_TIMEOUT,
+                               .error = swr ? HF_OK : HF_UPSTREAM_TIMEOUT,
                                .retry_after_s = -1,
-                               .stale_reason = HF_STALE_LATENCY_BUDGET};
-    snprintf(r.detail, sizeof r.detail, "no answer from the API within latency_budget");
+                               .stale_reason = f->early};
+    if (!swr)
+        snprintf(r.detail, sizeof r.detail, "no answer from the API within latency_budget");
     if (counted(f->engine, f->route))
         hf_metric_inc(f->engine->metrics, HF_M_STALE_SERVED_TOTAL, f->route->index,
-                      stale_label(HF_STALE_LATENCY_BUDGET));
-    HF_LOG(HF_LOG_WARN, "stale_served", HF_LS("route", f->route->cfg.name),
+                      stale_label(f->early));
+    HF_LOG(swr ? HF_LOG_INFO : HF_LOG_WARN, "stale_served", HF_LS("route", f->route->cfg.name),
            HF_LS("request_id", f->request_id), HF_LI("age_s", r.age_s),
-           HF_LS("reason", "latency-budget"));
+           HF_LS("reason", hf_stale_reason_name(f->early)));
     f->done(&r, f->arg);
     hf_entry_release(&r.entry);
 }
@@ -1174,8 +1177,22 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
             goto out;
         f->revalidating = f->stale->etag != NULL || f->stale->last_modified != NULL;
     }
-    if (loop->persistent && rc->latency_budget_ms > 0 && f->stale != NULL)
-        arm_budget(loop->base, &f->budget, budget_cb, f, rc->latency_budget_ms);
+    /* Answer early with the copy: at once inside the API's
+     * stale-while-revalidate window (RFC 5861, when the API's own caching
+     * rules apply), else when latency_budget runs out. */
+    if (loop->persistent && f->stale != NULL) {
+        int64_t now = hf_clock_wall_ms();
+        struct hf_cache_control cc;
+        cache_control_of(f->stale->headers ? f->stale->headers : "", f->stale->headers_len, &cc);
+        if (rc->fresh_for_ms < 0 && cc.stale_while_revalidate_s > 0 && !cc.must_revalidate &&
+            now < add_sat(f->stale->fresh_until_ms, cc.stale_while_revalidate_s * 1000)) {
+            f->early = HF_STALE_REVALIDATING;
+            arm_budget(loop->base, &f->budget, budget_cb, f, 0);
+        } else if (rc->latency_budget_ms > 0) {
+            f->early = HF_STALE_LATENCY_BUDGET;
+            arm_budget(loop->base, &f->budget, budget_cb, f, rc->latency_budget_ms);
+        }
+    }
     attempt(f);
     return HF_OK;
 out:

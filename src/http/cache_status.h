@@ -81,7 +81,8 @@ enum hf_cs_kind {
     X(BREAKER_OPEN, "breaker-open")                                                                \
     X(QUOTA_SPENT, "quota-spent")                                                                  \
     X(LATENCY_BUDGET, "latency-budget") /* served before the fetch ended */                        \
-    X(BACKGROUND, "background")         /* route refreshed by the scheduler only */
+    X(BACKGROUND, "background")         /* route refreshed by the scheduler only */            \
+    X(REVALIDATING, "revalidating")     /* stale-while-revalidate: refreshed behind it */
 
 enum hf_cs_detail {
 #define HF__CS_DETAIL_ENUM(name, text) HF_CS_DETAIL_##name,

@@ -96,7 +96,9 @@
     X(RATE_LIMITED, "rate-limited", "the route is paused by a 429 or by RateLimit headers")        \
     X(BREAKER_OPEN, "breaker-open", "the route's circuit breaker is open")                         \
     X(QUOTA_SPENT, "quota-spent", "the route's quota for the period is spent")                     \
-    X(LATENCY_BUDGET, "latency-budget", "the API did not answer within latency_budget")
+    X(LATENCY_BUDGET, "latency-budget", "the API did not answer within latency_budget")      \
+    X(REVALIDATING, "revalidating",                                                                \
+      "within the API's stale-while-revalidate window, refreshed in the background")
 
 #define HF_M_EVICT_REASON_TABLE(X)                                                                 \
     X(SIZE, "size", "least recently used, to keep the tier within its size")                       \

@@ -30,6 +30,8 @@ static enum hf_cs_detail detail_of(const struct hf_flow_result *r)
         return HF_CS_DETAIL_QUOTA_SPENT;
     case HF_STALE_LATENCY_BUDGET:
         return HF_CS_DETAIL_LATENCY_BUDGET;
+    case HF_STALE_REVALIDATING:
+        return HF_CS_DETAIL_REVALIDATING;
     case HF_STALE_UPSTREAM_ERROR:
         return HF_CS_DETAIL_UPSTREAM_ERROR;
     default:
