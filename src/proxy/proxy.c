@@ -318,19 +318,30 @@ static void on_flow_done(struct hf_flow_result *r, void *arg)
     size_t pos = 0;
     const char *n, *v;
     size_t nl, vl;
-    char name[256], value[8192];
+    /* The stored block is bounded (HF_UP_MAX_HEADER_BYTES), so one buffer
+     * of that size holds any name and value; most fit the stack one. */
+    char small[8192], *line = small;
+    size_t cap = sizeof small;
     while (hf_headers_next(e->headers ? e->headers : "", e->headers_len, &pos, &n, &nl, &v, &vl)) {
-        if (nl >= sizeof name || vl >= sizeof value)
+        if (hf_header_hop_by_hop(n, nl) || (nl == 14 && strncasecmp(n, "Content-Length", 14) == 0) ||
+            (nl == 3 && strncasecmp(n, "Age", 3) == 0) ||
+            (nl == 12 && strncasecmp(n, "X-Request-Id", 12) == 0))
             continue;
-        memcpy(name, n, nl);
-        name[nl] = '\0';
-        if (strcasecmp(name, "Content-Length") == 0 || strcasecmp(name, "Age") == 0 ||
-            strcasecmp(name, "X-Request-Id") == 0 || hf_header_hop_by_hop(name, strlen(name)))
-            continue;
-        memcpy(value, v, vl);
-        value[vl] = '\0';
-        evhttp_add_header(out, name, value);
+        if (nl + vl + 2 > cap) {
+            char *big = line == small ? malloc(nl + vl + 2) : realloc(line, nl + vl + 2);
+            if (big == NULL)
+                continue; /* out of memory: this one field is lost, not the answer */
+            line = big;
+            cap = nl + vl + 2;
+        }
+        memcpy(line, n, nl);
+        line[nl] = '\0';
+        memcpy(line + nl + 1, v, vl);
+        line[nl + 1 + vl] = '\0';
+        evhttp_add_header(out, line, line + nl + 1);
     }
+    if (line != small)
+        free(line);
     char age[24];
     snprintf(age, sizeof age, "%lld", (long long)(r->age_s > 0 ? r->age_s : 0));
     evhttp_add_header(out, "Age", age);
