@@ -1029,15 +1029,17 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
     const char *method = req->method ? req->method : "GET";
     /* Only GET answers are cached; the key never includes injected secrets. */
     bool cacheable = strcmp(method, "GET") == 0 && !req->bypass;
+    /* HEAD reads the GET copy (its fields, no body) but never fills the cache. */
+    bool head = strcmp(method, "HEAD") == 0 && !req->bypass;
     struct hf_entry *stale = NULL;
     char key[HF_CACHE_KEY_MAX];
     hf_err err;
 
     /* The hot path: a fresh copy completes the request here, before anything
      * is allocated for the trip to the API. */
-    if (cacheable) {
+    if (cacheable || head) {
         const char *target = req->url ? req->url : req->target;
-        err = hf_cache_key(method, rc->name, target ? target : "/", rc->ignore_params,
+        err = hf_cache_key("GET", rc->name, target ? target : "/", rc->ignore_params,
                            rc->nignore_params, key, sizeof key);
         if (err) {
             /* Let the URL parser name the problem when it sees one. */
@@ -1050,9 +1052,9 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
             return HF_BAD_URL;
         }
         if (!append_vary(req->route, req, key, sizeof key))
-            cacheable = false; /* cannot be keyed: pass it through */
+            cacheable = head = false; /* cannot be keyed: pass it through */
     }
-    if (cacheable) {
+    if (cacheable || head) {
         int64_t now = hf_clock_wall_ms();
         if (hf_store_get_stale(loop->engine->store, key, now, &stale) == HF_OK &&
             stale->fresh_until_ms > now) {
@@ -1168,7 +1170,7 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
         goto out;
     /* Revalidate rather than refetch when the copy has a validator and the
      * caller set no conditions of its own. */
-    if (f->stale != NULL && !named(f->hdrs, f->nhdrs, "If-None-Match") &&
+    if (f->stale != NULL && f->cacheable && !named(f->hdrs, f->nhdrs, "If-None-Match") &&
         !named(f->hdrs, f->nhdrs, "If-Modified-Since")) {
         if (f->stale->etag != NULL && (err = add_header(f, "If-None-Match", f->stale->etag)))
             goto out;

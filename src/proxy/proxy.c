@@ -347,6 +347,12 @@ static void on_flow_done(struct hf_flow_result *r, void *arg)
     evhttp_add_header(out, "Age", age);
     evhttp_add_header(out, "Cache-Status", cs);
     evhttp_add_header(out, "X-Request-Id", p->request_id);
+    if (p->head && e->body_len > 0) {
+        /* HEAD from a GET copy: the length of the body a GET would get */
+        char cl[24];
+        snprintf(cl, sizeof cl, "%zu", e->body_len);
+        evhttp_add_header(out, "Content-Length", cl);
+    }
 
     struct evbuffer *b = evbuffer_new();
     if (b == NULL) {
