@@ -13,6 +13,7 @@
 #include "cache/store_impl.h"
 #include "core/clock.h"
 #include "engine/inflight.h"
+#include "engine/reader.h"
 #include "http/vary.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
@@ -150,8 +151,8 @@ out:
     return err;
 }
 
-static hf_err open_store(const struct hf_config *cfg, struct hf_store **out, char *errbuf,
-                         size_t errlen)
+static hf_err open_store(const struct hf_config *cfg, struct hf_store **out,
+                         struct hf_store **front, char *errbuf, size_t errlen)
 {
     struct hf_store *mem = NULL, *disk = NULL;
     struct hf_store_options mo = {.max_bytes = cfg->memory_bytes, .keep_ms = cfg->keep_ms};
@@ -166,6 +167,8 @@ static hf_err open_store(const struct hf_config *cfg, struct hf_store **out, cha
     err = hf_store_open(cfg->store, &so, &disk, errbuf, errlen);
     if (!err)
         err = hf__store_tiered(mem, disk, out);
+    if (!err)
+        *front = mem; /* owned by the tiered store */
     if (err) {
         hf_store_close(&disk);
         hf_store_close(&mem);
@@ -267,10 +270,14 @@ static hf_err engine_build(const struct hf_config *cfg, struct hf_engine *prev,
         e->store = prev->store;
         e->inflight = prev->inflight;
         e->persistent = prev->persistent;
+        e->mem = prev->mem;
+        e->reader = prev->reader;
         e->borrowed = true;
     } else {
         e->persistent = cfg->store != NULL && strcmp(cfg->store, "memory:") != 0;
-        if ((err = open_store(cfg, &e->store, errbuf, errlen)))
+        if ((err = open_store(cfg, &e->store, &e->mem, errbuf, errlen)))
+            goto out;
+        if (e->mem != NULL && (err = hf_reader_create(e->store, &e->reader)))
             goto out;
         if ((err = hf_inflight_create(65536, &e->inflight)))
             goto out;
@@ -318,6 +325,7 @@ void hf_engine_destroy(struct hf_engine **ep)
     if (e == NULL)
         return;
     if (!e->borrowed) {
+        hf_reader_destroy(&e->reader);
         hf_store_close(&e->store);
         hf_inflight_destroy(&e->inflight);
     }

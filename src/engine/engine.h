@@ -55,6 +55,7 @@ struct hf_route {
 
 struct hf_inflight;
 struct hf_metrics;
+struct hf_reader;
 
 struct hf_engine {
     struct hf_route *routes;
@@ -65,6 +66,8 @@ struct hf_engine {
     struct hf_metrics *metrics;   /* route i of the registry is routes[i] */
     bool borrowed;                /* store and inflight belong to an earlier generation */
     bool persistent;              /* the store has a file behind its memory tier */
+    struct hf_store *mem;         /* that memory tier (part of store), or NULL */
+    struct hf_reader *reader;     /* reads the file for persistent loops, or NULL */
     /* Where store work that waits goes (a SQLite prefix delete waits for
      * the writer thread): the proxy's janitor thread, so no worker loop
      * blocks.  NULL: done inline (the library's calls block anyway). */

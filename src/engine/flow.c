@@ -24,6 +24,7 @@
 #include "core/clock.h"
 #include "engine/engine.h"
 #include "engine/inflight.h"
+#include "engine/reader.h"
 #include "http/cache_control.h"
 #include "http/cache_key.h"
 #include "http/date.h"
@@ -71,6 +72,7 @@ struct hf_flow {
     struct event *timer;
     struct event *budget; /* latency_budget timer */
     struct hf_up_xfer *xfer;
+    struct hf_read_job *read_job; /* a file lookup in progress */
     struct hf_flow_result res;
     char key[HF_CACHE_KEY_MAX];
 };
@@ -95,6 +97,7 @@ static unsigned stale_label(enum hf_stale_reason r)
 
 static void flow_free(struct hf_flow *f)
 {
+    hf_reader_cancel(f->read_job);
     if (f->prev != NULL)
         f->prev->next = f->next;
     else
@@ -1022,6 +1025,67 @@ static int64_t age_s(const struct hf_entry *e, int64_t now_ms)
     return now_ms > e->stored_at_ms ? (now_ms - e->stored_at_ms) / 1000 : 0;
 }
 
+/*
+ * The copy at hand is known (f->stale, or none): ask the API, revalidating
+ * the copy when it has a validator and the caller set no conditions of its
+ * own, and arm the early answer (stale-while-revalidate, latency budget).
+ */
+static hf_err proceed(struct hf_flow *f)
+{
+    const struct hf_route_config *rc = &f->route->cfg;
+    hf_err err;
+    /* Revalidate rather than refetch when the copy has a validator and the
+     * caller set no conditions of its own. */
+    if (f->stale != NULL && f->cacheable && !named(f->hdrs, f->nhdrs, "If-None-Match") &&
+        !named(f->hdrs, f->nhdrs, "If-Modified-Since")) {
+        if (f->stale->etag != NULL && (err = add_header(f, "If-None-Match", f->stale->etag)))
+            return err;
+        if (f->stale->last_modified != NULL &&
+            (err = add_header(f, "If-Modified-Since", f->stale->last_modified)))
+            return err;
+        f->revalidating = f->stale->etag != NULL || f->stale->last_modified != NULL;
+    }
+    /* Answer early with the copy: at once inside the API's
+     * stale-while-revalidate window (RFC 5861, when the API's own caching
+     * rules apply), else when latency_budget runs out. */
+    if (f->loop->persistent && f->stale != NULL) {
+        int64_t now = hf_clock_wall_ms();
+        struct hf_cache_control cc;
+        cache_control_of(f->stale->headers ? f->stale->headers : "", f->stale->headers_len, &cc);
+        if (rc->fresh_for_ms < 0 && cc.stale_while_revalidate_s > 0 && !cc.must_revalidate &&
+            now < add_sat(f->stale->fresh_until_ms, cc.stale_while_revalidate_s * 1000)) {
+            f->early = HF_STALE_REVALIDATING;
+            arm_budget(f->loop->base, &f->budget, budget_cb, f, 0);
+        } else if (rc->latency_budget_ms > 0) {
+            f->early = HF_STALE_LATENCY_BUDGET;
+            arm_budget(f->loop->base, &f->budget, budget_cb, f, rc->latency_budget_ms);
+        }
+    }
+    attempt(f);
+    return HF_OK;
+}
+
+/* The reader's answer for a memory-tier miss, back on the flow's loop. */
+static void on_disk(struct hf_entry *e, void *arg)
+{
+    struct hf_flow *f = arg;
+    if (f->magic != FLOW_MAGIC)
+        abort();
+    f->read_job = NULL;
+    int64_t now = hf_clock_wall_ms();
+    if (e != NULL && e->fresh_until_ms > now) {
+        f->res.entry = e; /* waiters get it too: a stored copy is shareable */
+        finish(f, HF_SOURCE_FRESH);
+        return;
+    }
+    f->stale = e;
+    hf_err err = proceed(f);
+    if (err) {
+        f->res.error = err;
+        fallback(f);
+    }
+}
+
 hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *req,
                      hf_flow_done_fn done, void *arg, char *errbuf, size_t errlen)
 {
@@ -1054,9 +1118,15 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
         if (!append_vary(req->route, req, key, sizeof key))
             cacheable = head = false; /* cannot be keyed: pass it through */
     }
+    /* A worker looks in memory only; the file is the reader thread's. */
+    bool ask_disk = false;
     if (cacheable || head) {
         int64_t now = hf_clock_wall_ms();
-        if (hf_store_get_stale(loop->engine->store, key, now, &stale) == HF_OK &&
+        bool split = loop->persistent && loop->engine->reader != NULL;
+        struct hf_store *look = split ? loop->engine->mem : loop->engine->store;
+        hf_err found = hf_store_get_stale(look, key, now, &stale);
+        ask_disk = split && found != HF_OK;
+        if (found == HF_OK &&
             stale->fresh_until_ms > now) {
             struct hf_flow_result res = {.source = HF_SOURCE_FRESH,
                                          .entry = stale,
@@ -1131,7 +1201,7 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
     f->arg = arg;
     f->cacheable = cacheable;
     f->stale = stale; /* the copy to fall back on or revalidate: owned by f now */
-    if (cacheable)
+    if (cacheable || head)
         memcpy(f->key, key, strlen(key) + 1);
     f->res.retry_after_s = -1;
     f->started_mono = hf_clock_mono_ms();
@@ -1168,34 +1238,17 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
                                 errbuf, errlen);
     if (err)
         goto out;
-    /* Revalidate rather than refetch when the copy has a validator and the
-     * caller set no conditions of its own. */
-    if (f->stale != NULL && f->cacheable && !named(f->hdrs, f->nhdrs, "If-None-Match") &&
-        !named(f->hdrs, f->nhdrs, "If-Modified-Since")) {
-        if (f->stale->etag != NULL && (err = add_header(f, "If-None-Match", f->stale->etag)))
+    if (ask_disk) {
+        /* A memory-tier miss on a worker: the file is read by the reader
+         * thread, never by this loop. */
+        err = hf_reader_get(loop->engine->reader, loop->base, key, hf_clock_wall_ms(), on_disk, f,
+                            &f->read_job);
+        if (err)
             goto out;
-        if (f->stale->last_modified != NULL &&
-            (err = add_header(f, "If-Modified-Since", f->stale->last_modified)))
-            goto out;
-        f->revalidating = f->stale->etag != NULL || f->stale->last_modified != NULL;
+        return HF_OK;
     }
-    /* Answer early with the copy: at once inside the API's
-     * stale-while-revalidate window (RFC 5861, when the API's own caching
-     * rules apply), else when latency_budget runs out. */
-    if (loop->persistent && f->stale != NULL) {
-        int64_t now = hf_clock_wall_ms();
-        struct hf_cache_control cc;
-        cache_control_of(f->stale->headers ? f->stale->headers : "", f->stale->headers_len, &cc);
-        if (rc->fresh_for_ms < 0 && cc.stale_while_revalidate_s > 0 && !cc.must_revalidate &&
-            now < add_sat(f->stale->fresh_until_ms, cc.stale_while_revalidate_s * 1000)) {
-            f->early = HF_STALE_REVALIDATING;
-            arm_budget(loop->base, &f->budget, budget_cb, f, 0);
-        } else if (rc->latency_budget_ms > 0) {
-            f->early = HF_STALE_LATENCY_BUDGET;
-            arm_budget(loop->base, &f->budget, budget_cb, f, rc->latency_budget_ms);
-        }
-    }
-    attempt(f);
+    if ((err = proceed(f)))
+        goto out;
     return HF_OK;
 out:
     if (f->leader) {
