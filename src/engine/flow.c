@@ -526,6 +526,12 @@ static hf_err make_entry(struct hf_flow *f, int status, const char *headers, siz
         stale_until = INT64_MAX;
     else
         stale_until = add_sat(fresh_until, rc->stale_for_ms);
+    /* RFC 5861 stale-if-error: the API itself allows a longer fallback. */
+    if (rfc && status != 404 && !(cc.must_revalidate || cc.proxy_revalidate || cc.no_cache) &&
+        cc.stale_if_error_s > 0)
+        stale_until = stale_until > add_sat(fresh_until, cc.stale_if_error_s * 1000)
+                          ? stale_until
+                          : add_sat(fresh_until, cc.stale_if_error_s * 1000);
 
     char *etag = header_dup(headers, hlen, "ETag");
     char *lm = header_dup(headers, hlen, "Last-Modified");
