@@ -624,10 +624,18 @@ static void free_op(struct wop *op)
 
 /* Queue op; on failure op is freed.  wait: how a full queue is met (see
  * QUEUE_WAIT_MS); touches pass 0 and are dropped silently. */
+/* Set on event-loop threads: they never wait for room in the queue. */
+static _Thread_local bool thread_never_waits;
+
+void hf__store_never_wait_on_this_thread(void)
+{
+    thread_never_waits = true;
+}
+
 static hf_err enqueue(struct sql_store *s, struct wop *op, int wait)
 {
     pthread_mutex_lock(&s->qmu);
-    if (!admissible(s, op) && wait) {
+    if (!admissible(s, op) && wait && !thread_never_waits) {
         struct timespec deadline;
         clock_gettime(CLOCK_MONOTONIC, &deadline);
         deadline.tv_nsec += (long)QUEUE_WAIT_MS * 1000000L;

@@ -35,6 +35,7 @@
 
 #include <holdfast/config.h>
 
+#include "cache/store_impl.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "engine/engine.h"
@@ -572,6 +573,7 @@ struct evhttp *hf__new_http(struct event_base *base, int fd,
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
+    hf__store_never_wait_on_this_thread(); /* nothing blocks a loop */
     event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
     return NULL;
 }
