@@ -137,6 +137,15 @@ hf_err hf_client_create(const struct hf_config *cfg, struct hf_client **out, cha
  */
 hf_err hf_client_sweep(struct hf_client *c);
 
+/*
+ * Where the library's log lines (one JSON object each: retries, stale copies
+ * served, store trouble) go: the least level shown ("debug", "info", "warn",
+ * "error" or "off") and the file descriptor written to.  Process-wide; call
+ * before creating clients.  Default: "warn" to standard error.  HF_EINVAL
+ * for an unknown level.
+ */
+hf_err hf_log_setup(const char *level, int fd);
+
 /* Destroy *c (flushing the store) and set *c to NULL; NULL is a no-op. */
 void hf_client_destroy(struct hf_client **c);
 

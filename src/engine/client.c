@@ -15,6 +15,7 @@
 
 #include "core/clock.h"
 #include "engine/engine.h"
+#include "obs/log.h"
 #include "http/headers.h"
 #include "upstream/upstream.h"
 
@@ -243,6 +244,15 @@ hf_err hf_request(struct hf_client *c, const struct hf_request *rq, struct hf_re
         .body_len = rq->body_len,
     };
     return run(c, &req, resp);
+}
+
+hf_err hf_log_setup(const char *level, int fd)
+{
+    enum hf_log_level lvl;
+    if (level == NULL || !hf_log_level_parse(level, &lvl) || fd < 0)
+        return HF_EINVAL;
+    hf_log_configure(lvl, HF_LOG_JSON, fd);
+    return HF_OK;
 }
 
 hf_err hf_client_sweep(struct hf_client *c)

@@ -15,7 +15,7 @@
 
 #include "core/buf.h"
 
-static _Atomic int min_level = HF_LOG_INFO;
+static _Atomic int min_level = HF_LOG_WARN; /* a library speaks when something is wrong */
 static enum hf_log_format format = HF_LOG_JSON;
 static int out_fd = 2;
 

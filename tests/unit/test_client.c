@@ -296,6 +296,41 @@ static void concurrent_callers_coalesce(void **state)
     assert_int_equal(api_requests(f->api), 1);
 }
 
+static void log_setup(void **state)
+{
+    (void)state;
+    assert_int_equal(hf_log_setup("loud", 2), HF_EINVAL);
+    assert_int_equal(hf_log_setup(NULL, 2), HF_EINVAL);
+    assert_int_equal(hf_log_setup("warn", -1), HF_EINVAL);
+    /* a failure with logs off writes nothing to the pipe */
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(hf_log_setup("off", p[1]), HF_OK);
+    struct fixture *f = NULL;
+    setup((void **)&f);
+    api_set(f->api, 503, "", "down", 0);
+    struct hf_response r;
+    hf_get(f->client, "news", "/quiet", &r);
+    hf_response_free(&r);
+    /* and with warnings on, the retry is logged as one JSON line */
+    assert_int_equal(hf_log_setup("warn", p[1]), HF_OK);
+    hf_get(f->client, "news", "/loud", &r);
+    hf_response_free(&r);
+    teardown((void **)&f);
+    assert_int_equal(hf_log_setup("warn", 2), HF_OK);
+    close(p[1]);
+    char buf[8192];
+    ssize_t n = read(p[0], buf, sizeof buf - 1);
+    close(p[0]);
+    assert_true(n > 0);
+    buf[n] = '\0';
+    /* exactly one retry line: /loud's; /quiet's was not written */
+    const char *first = strstr(buf, "\"event\":\"retry\"");
+    assert_non_null(first);
+    assert_null(strstr(first + 1, "\"event\":\"retry\""));
+    assert_int_equal(buf[0], '{');
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -305,6 +340,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(unknown_route_and_bad_url, setup, teardown),
         cmocka_unit_test_setup_teardown(post_is_not_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(concurrent_callers_coalesce, setup, teardown),
+        cmocka_unit_test(log_setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
