@@ -459,15 +459,16 @@ static void handle(struct evhttp_request *req, void *arg)
     const void *bdata = blen ? evbuffer_pullup(body, -1) : NULL;
     p->head = strcmp(method, "HEAD") == 0;
 
+    /* the path under the route, as the engine keys it: "/a?x", "/", "/?x" */
     char target[HF_CACHE_KEY_MAX];
-    if (rest[0] != '/') { /* "/news?x=1": the route root with a query */
-        snprintf(target, sizeof target, "/%s", rest);
-        rest = target;
+    if ((size_t)snprintf(target, sizeof target, "/%s", rest) >= sizeof target) {
+        reject(p, 414, "uri-too-long", "URI too long", "request target too long");
+        return;
     }
     struct hf_flow_request fr = {
         .route = p->route,
         .method = method,
-        .target = rest,
+        .target = target,
         .headers = hdrs,
         .nheaders = nh,
         .body = bdata,

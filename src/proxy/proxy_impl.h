@@ -55,7 +55,7 @@ struct evhttp *hf__new_http(struct event_base *base, int fd,
                             struct evhttp_bound_socket **bound);
 
 /* The route whose prefix is the longest match for uri's path; *rest is the
- * part of uri after the prefix (path and query, starting with '/'). */
+ * part of uri after the prefix and its '/' ("latest?x=1", "" or "?x=1"). */
 const struct hf_route *hf__route_match(const struct hf_engine *e, const char *uri,
                                        const char **rest);
 /* Whether uri is an origin-form target that stays under its prefix; else

@@ -39,8 +39,11 @@ const struct hf_route *hf__route_match(const struct hf_engine *e, const char *ur
             best_len = n;
         }
     }
-    /* what follows the prefix, from its '/' on: "/news/a?x" -> "/a?x" */
-    if (best != NULL)
-        *rest = uri[best_len] == '/' ? uri + best_len : (uri[best_len] ? uri + best_len : "/");
+    /* what follows the prefix and its '/': "/news/a?x" -> "a?x" */
+    if (best != NULL) {
+        prefix_of(best, prefix, sizeof prefix);
+        size_t n;
+        *rest = hf_http_prefix_rest(prefix, uri, &n);
+    }
     return best;
 }
