@@ -65,6 +65,27 @@ struct hf_route_config {
     const char *const *vary;     /* request headers that split the cache key (besides Vary) */
     size_t nvary;
     bool cache_authorized; /* serve and store requests carrying Authorization (false) */
+    /* Background mode: a schedule refreshes the route's keys and user
+     * requests are served from the cache only, so API usage does not follow
+     * traffic.  See README, "Background refresh". */
+    int mode;                        /* enum hf_route_mode */
+    const char *refresh_every;       /* "3h" (slots at multiples of it since the epoch) or a
+                                        cron expression, "0 9,17 * * *" (UTC) */
+    const char *const *refresh_keys; /* paths (and queries) under the route to refresh */
+    size_t nrefresh_keys;
+    int64_t refresh_learn_ms; /* also refresh keys users asked for this recently; 0: off */
+    int refresh_max_keys;     /* bound on learned keys (500) */
+    int refresh_on_miss;      /* enum hf_on_miss */
+};
+
+enum hf_route_mode {
+    HF_MODE_ON_DEMAND = 0, /* a request without a fresh copy asks the API */
+    HF_MODE_BACKGROUND,    /* only the refresh schedule asks the API */
+};
+
+enum hf_on_miss {
+    HF_ON_MISS_REJECT = 0, /* a key with no copy yet: 503, saying when the next run is */
+    HF_ON_MISS_FETCH,      /* fetch it once on demand; it joins the learned keys */
 };
 
 /* Fill r with the defaults (fresh_for 10m, stale_for 7d, timeout 10s, ...). */
@@ -171,6 +192,28 @@ struct hf_request {
 
 /* The lower-level call: a full request, same flow and same rules as hf_get(). */
 hf_err hf_request(struct hf_client *c, const struct hf_request *req, struct hf_response *resp);
+
+/* What one refresh run did, key by key (hf_client_refresh). */
+struct hf_refresh_counts {
+    size_t refreshed;    /* a new copy was stored */
+    size_t not_modified; /* the API answered 304: the copy was revalidated */
+    size_t skipped;      /* the copy was younger than min_age_ms */
+    size_t stale;        /* the refresh failed; the old copy is kept */
+    size_t missing;      /* the refresh failed and there is no copy */
+};
+
+/*
+ * Background routes (mode HF_MODE_BACKGROUND): fetch every key of route
+ * (every background route when route is NULL) once, as `holdfast refresh`
+ * does: paced by the route's rate_limit, retried by its policy, revalidated
+ * with the copy's validators, old copies kept on failure.  Keys whose copy
+ * is younger than min_age_ms are skipped (0: refresh all).  Blocks until
+ * the run ends; counts (may be NULL) gets the totals.  HF_OK when the run
+ * took place (read counts for how it went), HF_NOT_FOUND when route is not
+ * a background route of c (or c has none), HF_ENOMEM.
+ */
+hf_err hf_client_refresh(struct hf_client *c, const char *route, int64_t min_age_ms,
+                         struct hf_refresh_counts *counts);
 
 #ifdef __cplusplus
 }

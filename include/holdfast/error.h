@@ -39,7 +39,9 @@ extern "C" {
     X(UPSTREAM, "upstream_error", 502, "the request to the API failed")                            \
     X(RATE_LIMITED, "rate_limited", 503, "the API's rate limit is in force: nothing was sent")     \
     X(CIRCUIT_OPEN, "breaker_open", 503, "the API keeps failing: the circuit breaker is open")     \
-    X(QUOTA_SPENT, "quota_spent", 503, "the route's quota of API calls is spent")
+    X(QUOTA_SPENT, "quota_spent", 503, "the route's quota of API calls is spent")                  \
+    X(NOT_REFRESHED, "not_refreshed", 503,                                                         \
+      "no copy yet: the route is refreshed in the background only")
 
 typedef enum hf_err {
 #define HF__ERR_ENUM(name, label, status, text) HF_##name,

@@ -139,7 +139,7 @@ void hf_store_stats(struct hf_store *s, struct hf_store_stats *out);
 
 /*
  * A small key/value table beside the cache, for state that must survive a
- * restart (a route's quota count).  It is not a cache: values are never
+ * restart (a route's quota count, its learned keys).  It is not a cache: values are never
  * swept, evicted or counted in stats.  Keys are non-empty strings shorter
  * than HF_KV_KEY_MAX bytes, values strings shorter than HF_KV_VALUE_MAX.
  * The memory store holds at most HF_KV_MEMORY_KEYS keys.  Writes to the
@@ -149,7 +149,7 @@ void hf_store_stats(struct hf_store *s, struct hf_store_stats *out);
  * file's value; two processes putting one key race (last write wins).
  */
 #define HF_KV_KEY_MAX 256
-#define HF_KV_VALUE_MAX 4096
+#define HF_KV_VALUE_MAX (4u << 20) /* a route's learned keys are one value */
 #define HF_KV_MEMORY_KEYS 4096
 
 /*

@@ -18,6 +18,8 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "engine/engine.h"
+#include "engine/learn.h"
+#include "engine/scheduler.h"
 #include "http/cache_key.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
@@ -33,6 +35,7 @@ struct hf_admin {
     struct event *tick;
     bool *alerted; /* per route: an alert is out for its current degradation */
     uint64_t evictions_seen, expired_seen; /* store totals already counted */
+    struct hf_scheduler *scheduler;        /* POST /refresh; NULL: none */
 };
 
 /*
@@ -160,6 +163,40 @@ static void metrics(struct hf_admin *a, struct evhttp_request *req)
     hf_buf_fini(&b);
 }
 
+static const char *const run_results[] = {
+#define HF__RR(id, value, meaning) value,
+    HF_M_RUN_RESULT_TABLE(HF__RR)
+#undef HF__RR
+};
+
+/* A background route's schedule: its last run, its next, and how old its
+ * oldest copy is (the run's oldest, aged since). */
+static json_t *refresh_health(const struct hf_route *r, int64_t wall)
+{
+    const struct hf_refresh_status *rs = &r->state->refresh;
+    json_t *o = json_object();
+    int64_t end = atomic_load(&rs->last_end_ms), oldest = atomic_load(&rs->oldest_stored_ms);
+    json_object_set_new(o, "every", json_string(r->cfg.refresh_every));
+    json_object_set_new(o, "running", json_boolean(atomic_load(&rs->running) > 0));
+    json_object_set_new(o, "next_run", time_or_null(atomic_load(&rs->next_run_ms)));
+    json_object_set_new(o, "last_run", time_or_null(atomic_load(&rs->last_start_ms)));
+    json_object_set_new(o, "last_run_end", time_or_null(end));
+    json_object_set_new(o, "last_result",
+                        end > 0 ? json_string(run_results[atomic_load(&rs->last_result)])
+                                : json_null());
+    json_object_set_new(o, "last_success", time_or_null(atomic_load(&rs->last_ok_ms)));
+    json_object_set_new(o, "keys", json_integer(atomic_load(&rs->last_keys)));
+    json_object_set_new(o, "failed", json_integer(atomic_load(&rs->last_failed)));
+    json_object_set_new(o, "missing", json_integer(atomic_load(&rs->missing)));
+    json_object_set_new(o, "learned",
+                        json_integer(r->state->learned != NULL
+                                         ? (json_int_t)hf_learn_count(r->state->learned, wall)
+                                         : 0));
+    json_object_set_new(o, "oldest_age_s",
+                        oldest > 0 ? json_integer((wall - oldest) / 1000) : json_null());
+    return o;
+}
+
 static void health(struct hf_admin *a, struct evhttp_request *req)
 {
     json_t *routes = json_object();
@@ -192,6 +229,8 @@ static void health(struct hf_admin *a, struct evhttp_request *req)
                             st->has_quota ? json_integer(hf_quota_remaining(&st->quota, wall))
                                           : json_null());
         json_object_set_new(o, "degraded_since", time_or_null(atomic_load(&st->degraded_since_ms)));
+        if (r->background)
+            json_object_set_new(o, "refresh", refresh_health(r, wall));
         json_object_set_new(routes, r->cfg.name, o);
     }
     const char *overall = a->engine->nroutes > 0 && down == a->engine->nroutes ? "down"
@@ -270,6 +309,60 @@ static void purge(struct hf_admin *a, struct evhttp_request *req)
     reply_json(req, status, o);
 }
 
+/*
+ * POST /refresh?route=R[&key=PATH]: run a background route's refresh now,
+ * for every key or one.  Answers 202 at once; the run reports through the
+ * logs, /metrics and /health.
+ */
+static void refresh(struct hf_admin *a, struct evhttp_request *req)
+{
+    struct evkeyvalq q = {0};
+    const char *uri = evhttp_request_get_uri(req);
+    const char *query = strchr(uri, '?');
+    if (query == NULL || evhttp_parse_query_str(query + 1, &q) != 0) {
+        reply_json(req, 400, json_pack("{s:s}", "error", "expected ?route=NAME[&key=PATH]"));
+        return;
+    }
+    const char *route = evhttp_find_header(&q, "route");
+    const char *key = evhttp_find_header(&q, "key");
+    const struct hf_route *r = route ? hf_engine_route(a->engine, route) : NULL;
+    json_t *o;
+    int status = 202;
+    if (r == NULL) {
+        o = json_pack("{s:s}", "error", "unknown or missing route");
+        status = 404;
+    } else if (!r->background) {
+        o = json_pack("{s:s}", "error", "the route is not in background mode");
+        status = 409;
+    } else if (key != NULL && (key[0] != '/' || strlen(key) > 2048)) {
+        o = json_pack("{s:s}", "error", "malformed key: expected a path such as /latest?x=1");
+        status = 400;
+    } else if (a->scheduler == NULL ||
+               hf_scheduler_trigger(a->scheduler, r->cfg.name, key) != HF_OK) {
+        o = json_pack("{s:s}", "error", "the scheduler cannot take a run now; try again");
+        status = 503;
+    } else {
+        bool running = atomic_load(&r->state->refresh.running) > 0;
+        HF_LOG(HF_LOG_INFO, "refresh_requested", HF_LS("route", r->cfg.name), HF_LS("key", key));
+        o = json_pack("{s:s,s:s?,s:b}", "route", r->cfg.name, "key", key, "queued", !running);
+        if (running)
+            json_object_set_new(o, "detail",
+                                json_string("a run of this route is going on: this one is "
+                                            "skipped (see /health)"));
+    }
+    evhttp_clear_headers(&q);
+    reply_json(req, status, o);
+}
+
+/* A page in a browser on this machine could POST to the admin listener:
+ * refuse anything a browser marks as coming from a web page. */
+static bool from_web_page(struct evhttp_request *req)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    const char *site = evhttp_find_header(in, "Sec-Fetch-Site");
+    return evhttp_find_header(in, "Origin") != NULL || (site != NULL && strcmp(site, "none") != 0);
+}
+
 static void handle(struct evhttp_request *req, void *arg)
 {
     struct hf_admin *a = arg;
@@ -280,21 +373,20 @@ static void handle(struct evhttp_request *req, void *arg)
         health(a, req);
     } else if (plen == 8 && strncmp(uri, "/metrics", 8) == 0 && cmd == EVHTTP_REQ_GET) {
         metrics(a, req);
-    } else if (plen == 6 && strncmp(uri, "/purge", 6) == 0) {
+    } else if ((plen == 6 && strncmp(uri, "/purge", 6) == 0) ||
+               (plen == 8 && strncmp(uri, "/refresh", 8) == 0)) {
         if (cmd != EVHTTP_REQ_POST) {
             reply(req, 405, "text/plain", "use POST\n", 9);
             return;
         }
-        /* A page in a browser on this machine could POST here: refuse
-         * anything a browser marks as coming from a web page. */
-        struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-        const char *site = evhttp_find_header(in, "Sec-Fetch-Site");
-        if (evhttp_find_header(in, "Origin") != NULL ||
-            (site != NULL && strcmp(site, "none") != 0)) {
+        if (from_web_page(req)) {
             reply(req, 403, "text/plain", "not from a web page\n", 20);
             return;
         }
-        purge(a, req);
+        if (plen == 6)
+            purge(a, req);
+        else
+            refresh(a, req);
     } else {
         reply(req, 404, "text/plain", "not found\n", 10);
     }
@@ -333,6 +425,12 @@ hf_err hf_admin_start(struct event_base *base, struct hf_engine *engine, const c
     }
     *out = a;
     return HF_OK;
+}
+
+void hf_admin_set_scheduler(struct hf_admin *a, struct hf_scheduler *s)
+{
+    if (a != NULL)
+        a->scheduler = s;
 }
 
 void hf_admin_set_engine(struct hf_admin *a, struct hf_engine *eng)

@@ -23,5 +23,8 @@ hf_err hf_admin_start(struct event_base *base, struct hf_engine *engine, const c
 void hf_admin_stop(struct hf_admin **a);
 /* Report on eng from now on (a reload); on the admin loop's thread. */
 void hf_admin_set_engine(struct hf_admin *a, struct hf_engine *eng);
+/* POST /refresh starts runs through s (NULL: refused with 503). */
+struct hf_scheduler;
+void hf_admin_set_scheduler(struct hf_admin *a, struct hf_scheduler *s);
 
 #endif

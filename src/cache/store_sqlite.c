@@ -1202,7 +1202,7 @@ static hf_err sql_kv_get(struct hf_store *base, const char *key, char *buf, size
         int n = sqlite3_column_bytes(st, 0);
         if (sqlite3_column_type(st, 0) != SQLITE_TEXT ||
             sqlite3_column_type(st, 1) != SQLITE_INTEGER || v == NULL || n < 0 ||
-            n >= HF_KV_VALUE_MAX || strlen(v) != (size_t)n)
+            (size_t)n >= HF_KV_VALUE_MAX || strlen(v) != (size_t)n)
             why = "bad kv value";
         else if (kv_sum(key, v) != sqlite3_column_int64(st, 1))
             why = "kv checksum mismatch";

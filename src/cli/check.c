@@ -9,6 +9,8 @@
 #include <holdfast/config.h>
 
 #include "cli/cli.h"
+#include "core/schedule.h"
+#include "engine/plan.h"
 
 int hf_cmd_check(int argc, char **argv)
 {
@@ -53,6 +55,21 @@ int hf_cmd_check(int argc, char **argv)
     }
     const struct hf_config *cfg = hf_config_file_config(f);
     printf("%s: ok (%zu route%s)\n", path, cfg->nroutes, cfg->nroutes == 1 ? "" : "s");
+    /* Background routes: what their schedules cost, and a warning when that
+     * is close to the API's limits (one over them did not load). */
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        const struct hf_route_config *r = &cfg->routes[i];
+        struct hf_schedule sched;
+        struct hf_plan plan;
+        char msg[512];
+        if (r->mode != HF_MODE_BACKGROUND ||
+            hf_schedule_parse(r->refresh_every, &sched, msg, sizeof msg) != HF_OK)
+            continue;
+        if (hf_plan_route(r, &sched, &plan, msg, sizeof msg) == HF_PLAN_WARN)
+            fprintf(stderr, "%s: warning: %s\n", path, msg);
+        else
+            printf("  %s\n", msg);
+    }
     hf_config_file_free(&f);
     return HF_EXIT_OK;
 }

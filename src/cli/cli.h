@@ -13,5 +13,6 @@
 int hf_cmd_fetch(int argc, char **argv);
 int hf_cmd_check(int argc, char **argv);
 int hf_cmd_serve(int argc, char **argv);
+int hf_cmd_refresh(int argc, char **argv);
 
 #endif

@@ -14,6 +14,7 @@ static const struct {
 } commands[] = {
     {"serve", hf_cmd_serve, "run the caching, retrying reverse proxy"},
     {"fetch", hf_cmd_fetch, "fetch a URL with retries, falling back to the last good copy"},
+    {"refresh", hf_cmd_refresh, "refresh the background routes' keys once, then exit"},
     {"check", hf_cmd_check, "validate a configuration file"},
 };
 

@@ -23,7 +23,9 @@
 #include "config/keys.h"
 #include "config/yaml.h"
 #include "core/buf.h"
+#include "core/schedule.h"
 #include "core/units.h"
+#include "engine/plan.h"
 
 #define RESULT_MAX (64u * 1024 * 1024) /* arena bound for what a config points into */
 #define TREE_MAX (64u * 1024 * 1024)   /* arena bound for the parse tree and scratch */
@@ -485,6 +487,62 @@ static const struct hf__ynode *seen_value(seen_t seen, const char *path)
     return kn != NULL ? kn->next : NULL;
 }
 
+/* A background route's schedule: complete, and one the API's limits allow
+ * (the planner, src/engine/plan.h, says so in numbers). */
+static hf_err finish_refresh(struct ctx *c, struct hf_route_config *r, const struct hf__ynode *item,
+                             seen_t seen, const char *disp)
+{
+    char ed[PATH_MAX_SHOWN];
+    const struct hf__ynode *every = seen_value(seen, "routes[].refresh.every");
+    if (r->mode != HF_MODE_BACKGROUND) {
+        /* A schedule on an on-demand route is a mistake worth naming. */
+        static const char *const keys[] = {"every", "keys", "learn", "max_keys", "on_miss"};
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+            char path[64];
+            snprintf(path, sizeof path, "routes[].refresh.%s", keys[i]);
+            const struct hf__ynode *n = seen_value(seen, path);
+            if (n == NULL)
+                continue;
+            pathf(ed, sizeof ed, "%s.refresh.%s", disp, keys[i]);
+            return fail(c, n, ed, "applies to mode: background only (this route is on-demand)");
+        }
+        return HF_OK;
+    }
+    const struct hf__ynode *mode = seen_value(seen, "routes[].mode");
+    pathf(ed, sizeof ed, "%s.mode", disp);
+    if (r->refresh_every == NULL)
+        return fail(c, mode != NULL ? mode : item, ed,
+                    "background needs refresh.every (when to refresh, e.g. 3h)");
+    if (r->nrefresh_keys == 0 && r->refresh_learn_ms == 0)
+        return fail(c, mode != NULL ? mode : item, ed,
+                    "background needs refresh.keys or refresh.learn (else nothing is ever "
+                    "refreshed)");
+    if (r->nvary > 0) {
+        pathf(ed, sizeof ed, "%s.vary", disp);
+        return fail(c, seen_value(seen, "routes[].vary"), ed,
+                    "not available with mode: background (a run fetches each key once, "
+                    "without any client's headers)");
+    }
+    if (r->refresh_on_miss == HF_ON_MISS_FETCH && r->refresh_learn_ms == 0) {
+        pathf(ed, sizeof ed, "%s.refresh.on_miss", disp);
+        return fail(c, seen_value(seen, "routes[].refresh.on_miss"), ed,
+                    "fetch needs refresh.learn (the fetched key joins the schedule as a "
+                    "learned key)");
+    }
+    struct hf_schedule sched;
+    char msg[256];
+    if (hf_schedule_parse(r->refresh_every, &sched, msg, sizeof msg) != HF_OK) {
+        pathf(ed, sizeof ed, "%s.refresh.every", disp);
+        return fail(c, every, ed, "%s", msg);
+    }
+    struct hf_plan plan;
+    if (hf_plan_route(r, &sched, &plan, msg, sizeof msg) == HF_PLAN_ERROR) {
+        pathf(ed, sizeof ed, "%s.refresh.every", disp);
+        return fail(c, every, ed, "%s", msg);
+    }
+    return HF_OK;
+}
+
 /* Defaults and cross-key checks of routes[i], once all its keys are read. */
 static hf_err finish_route(struct ctx *c, struct hf_route_config *routes, size_t i,
                            const struct hf__ynode *item, seen_t seen, const char *disp)
@@ -544,7 +602,7 @@ static hf_err finish_route(struct ctx *c, struct hf_route_config *routes, size_t
         if (r->rate_limit_burst == 0)
             r->rate_limit_burst = n > 1000000 ? 1000000 : (int)n;
     }
-    return HF_OK;
+    return finish_refresh(c, r, item, seen, disp);
 }
 
 static hf_err walk_routes(struct ctx *c, const struct hf__key *k, const struct hf__ynode *vn,

@@ -13,6 +13,7 @@
 #include <holdfast/client.h>
 #include <holdfast/config.h>
 
+#include "core/schedule.h"
 #include "core/units.h"
 
 #define SEC 1000LL
@@ -35,11 +36,17 @@ static const char *check_admin(const char *s);
 static const char *check_route_name(const char *s);
 static const char *check_prefix(const char *s);
 static const char *check_url(const char *s);
+static const char *check_schedule(const char *s);
+static const char *check_refresh_key(const char *s);
 
 /* The jitter choices are stored by index: keep them in enum hf_jitter order. */
 _Static_assert(HF_JITTER_FULL == 0 && HF_JITTER_NONE == 1 && HF_JITTER_EQUAL == 2,
                "routes[].retry.jitter choices follow enum hf_jitter");
 _Static_assert(sizeof(enum hf_jitter) == sizeof(int), "enum fields are stored as int");
+_Static_assert(HF_MODE_ON_DEMAND == 0 && HF_MODE_BACKGROUND == 1,
+               "routes[].mode choices follow enum hf_route_mode");
+_Static_assert(HF_ON_MISS_REJECT == 0 && HF_ON_MISS_FETCH == 1,
+               "routes[].refresh.on_miss choices follow enum hf_on_miss");
 
 /* One key per paragraph reads better than one field per line. */
 /* clang-format off */
@@ -205,6 +212,37 @@ const struct hf__key hf__keys[] = {
      RT(cache_authorized),
      .help = "Serve and store requests that carry Authorization. Off by default: one user's "
              "answer could be served to another."},
+
+    {.path = "routes[].mode", .type = HF_KT_ENUM, .flags = HF_KF_INDEX, .def = "on-demand",
+     .choices = "on-demand|background", RT(mode),
+     .help = "on-demand: a request without a fresh copy asks the API. background: only the "
+             "refresh schedule asks the API; user requests are served from the cache, so API "
+             "usage stays the same whatever the traffic."},
+    {.path = "routes[].refresh", .type = HF_KT_SECTION,
+     .help = "The schedule of a background route: which keys are refreshed, and when."},
+    {.path = "routes[].refresh.every", .type = HF_KT_STRING, .flags = HF_KF_OFF, .def_doc = "none", .min = 1,
+     .max = 127, .check = check_schedule, .syntax = "DURATION|CRON", .example = "3h",
+     RT(refresh_every),
+     .help = "When runs start: a duration (3h: at 00:00, 03:00, ... UTC) or a cron expression "
+             "\"m h dom mon dow\" in UTC (\"0 */3 * * *\", \"30 9 * * 1-5\", @hourly). Required "
+             "with mode: background."},
+    {.path = "routes[].refresh.keys", .type = HF_KT_LIST, .flags = HF_KF_OFF, .def_doc = "none", .max = 10000,
+     .check = check_refresh_key, .syntax = "[/PATH?QUERY, ...]",
+     .example = "[\"/latest?country=us\", \"/latest?country=gb\"]",
+     RT2(refresh_keys, nrefresh_keys),
+     .help = "Paths (with their query) under the route that every run refreshes."},
+    {.path = "routes[].refresh.learn", .type = HF_KT_DURATION, .flags = HF_KF_OFF, .def = "0", .min = 0,
+     .max = 365 * DAY, .example = "24h", RT(refresh_learn_ms),
+     .help = "Also refresh any key a user asked for within this long; such keys count "
+             "against max_keys. 0: only the listed keys."},
+    {.path = "routes[].refresh.max_keys", .type = HF_KT_INT, .flags = HF_KF_OFF, .def = "500", .min = 1,
+     .max = 10000, RT(refresh_max_keys),
+     .help = "Bound on learned keys; a key asked for while the set is full is not learned."},
+    {.path = "routes[].refresh.on_miss", .type = HF_KT_ENUM, .flags = HF_KF_INDEX | HF_KF_OFF,
+     .def = "reject", .choices = "reject|fetch", RT(refresh_on_miss),
+     .help = "A request for a key with no copy yet. reject: 503 saying when the next run "
+             "is. fetch: ask the API once for that key (it is learned, so learn must be on); "
+             "later misses are rejected."},
 };
 /* clang-format on */
 
@@ -331,6 +369,27 @@ static const char *check_url(const char *s)
         return "the URL must not contain spaces";
     if (strchr(s, '#') != NULL)
         return "the URL must not have a #fragment";
+    return NULL;
+}
+
+/* A refresh schedule: the parser's own words for what is wrong.  The
+ * message lives in a thread-local buffer, valid until the next call. */
+static const char *check_schedule(const char *s)
+{
+    static _Thread_local char why[160];
+    struct hf_schedule sched;
+    return hf_schedule_parse(s, &sched, why, sizeof why) == HF_OK ? NULL : why;
+}
+
+/* A key of a background route: a path under it, as a client would ask. */
+static const char *check_refresh_key(const char *s)
+{
+    if (s[0] != '/')
+        return "a key is a path under the route and starts with / (\"/latest?country=us\")";
+    if (has_ctl_or_space(s) || strchr(s, '#') != NULL)
+        return "a key must not contain spaces, control characters or #";
+    if (strlen(s) > 2048)
+        return "a key must be at most 2048 bytes";
     return NULL;
 }
 

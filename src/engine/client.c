@@ -15,8 +15,9 @@
 
 #include "core/clock.h"
 #include "engine/engine.h"
-#include "obs/log.h"
+#include "engine/refresh.h"
 #include "http/headers.h"
+#include "obs/log.h"
 #include "upstream/upstream.h"
 
 #define CLIENT_MAGIC 0x636c6e74u /* "clnt" */
@@ -289,4 +290,62 @@ bool hf_response_header(const struct hf_response *r, const char *name, char *buf
         buf[n] = '\0';
     }
     return true;
+}
+
+struct refresh_call {
+    size_t running;
+    struct hf_refresh_counts counts;
+};
+
+static void refresh_done(const struct hf_refresh_summary *s, void *arg)
+{
+    struct refresh_call *rc = arg;
+    rc->counts.refreshed += s->counts[HF_KEY_REFRESHED];
+    rc->counts.not_modified += s->counts[HF_KEY_NOT_MODIFIED];
+    rc->counts.skipped += s->counts[HF_KEY_SKIPPED];
+    rc->counts.stale += s->counts[HF_KEY_STALE];
+    rc->counts.missing += s->counts[HF_KEY_MISSING];
+    rc->running--;
+}
+
+hf_err hf_client_refresh(struct hf_client *c, const char *route, int64_t min_age_ms,
+                         struct hf_refresh_counts *counts)
+{
+    if (counts != NULL)
+        memset(counts, 0, sizeof *counts);
+    if (c == NULL || c->magic != CLIENT_MAGIC)
+        return HF_EINVAL;
+    const struct hf_engine *e = c->engine;
+    size_t n = 0;
+    for (size_t i = 0; i < e->nroutes; i++)
+        n +=
+            e->routes[i].background && (route == NULL || strcmp(route, e->routes[i].cfg.name) == 0);
+    if (n == 0)
+        return HF_NOT_FOUND;
+    struct loop_ctx *l = loop_get(c);
+    if (l == NULL)
+        return HF_ENOMEM;
+    struct refresh_call call = {0};
+    hf_err err = HF_OK;
+    for (size_t i = 0; i < e->nroutes; i++) {
+        const struct hf_route *r = &e->routes[i];
+        if (!r->background || (route != NULL && strcmp(route, r->cfg.name) != 0))
+            continue;
+        struct hf_refresh_options o = {.trigger = HF_REFRESH_CLI, .min_age_ms = min_age_ms};
+        char why[256];
+        call.running++;
+        hf_err e2 =
+            hf_refresh_start(&l->fl, r, &o, NULL, refresh_done, &call, NULL, why, sizeof why);
+        if (e2) {
+            call.running--;
+            err = e2;
+        }
+    }
+    while (call.running > 0)
+        if (event_base_loop(l->fl.base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY) < 0)
+            abort();
+    loop_put(c, l);
+    if (counts != NULL)
+        *counts = call.counts;
+    return err;
 }

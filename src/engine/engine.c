@@ -13,7 +13,10 @@
 #include "cache/store_impl.h"
 #include "core/clock.h"
 #include "engine/inflight.h"
+#include "engine/learn.h"
+#include "engine/plan.h"
 #include "engine/reader.h"
+#include "http/cache_key.h"
 #include "http/vary.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
@@ -39,7 +42,9 @@ static void route_fini(struct hf_route *r)
     free(r->owned);
     for (size_t i = 0; i < sizeof r->arrays / sizeof r->arrays[0]; i++)
         free(r->arrays[i]);
+    free(r->static_keys);
     if (r->state != NULL) {
+        hf_learn_destroy(&r->state->learned);
         hf_breaker_fini(&r->state->breaker);
         hf_pause_fini(&r->state->pause);
         if (r->state->has_bucket)
@@ -71,7 +76,85 @@ static hf_err copy_headers(struct hf_route *r, int slot, const struct hf_header 
     return HF_OK;
 }
 
-static hf_err route_copy(struct hf_route *r, const struct hf_route_config *src)
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * A background route: its schedule (checked by the config loader already,
+ * but a library caller fills the struct by hand), a plan the API's limits
+ * allow, the sorted cache keys of its refresh.keys and its learned set.
+ */
+static hf_err route_background(struct hf_route *r, const struct hf_route_config *src, char *errbuf,
+                               size_t errlen)
+{
+    struct hf_route_config *c = &r->cfg;
+    char why[256];
+    if (src->refresh_every == NULL ||
+        hf_schedule_parse(src->refresh_every, &r->schedule, why, sizeof why) != HF_OK) {
+        snprintf(errbuf, errlen, "route %s: refresh.every: %s", c->name,
+                 src->refresh_every ? why : "required with mode: background");
+        return HF_CONFIG;
+    }
+    if (src->nvary > 0) {
+        snprintf(errbuf, errlen, "route %s: vary does not apply to mode: background", c->name);
+        return HF_CONFIG;
+    }
+    struct hf_plan plan;
+    if (hf_plan_route(src, &r->schedule, &plan, why, sizeof why) == HF_PLAN_ERROR) {
+        snprintf(errbuf, errlen, "%s", why);
+        return HF_CONFIG;
+    }
+    r->background = true;
+    r->refresh_interval_ms = hf_schedule_max_gap_ms(&r->schedule);
+    if ((c->refresh_every = own(r, src->refresh_every)) == NULL)
+        return HF_ENOMEM;
+    c->refresh_keys = NULL;
+    if (src->nrefresh_keys > 0) {
+        const char **v = calloc(src->nrefresh_keys, sizeof *v);
+        if (v == NULL)
+            return HF_ENOMEM;
+        r->arrays[4] = v;
+        c->refresh_keys = v;
+        if ((r->static_keys = calloc(src->nrefresh_keys, sizeof *r->static_keys)) == NULL)
+            return HF_ENOMEM;
+        for (size_t i = 0; i < src->nrefresh_keys; i++) {
+            char key[HF_CACHE_KEY_MAX];
+            if ((v[i] = own(r, src->refresh_keys[i])) == NULL)
+                return HF_ENOMEM;
+            if (hf_cache_key("GET", c->name, v[i], c->ignore_params, c->nignore_params, key,
+                             sizeof key) != HF_OK) {
+                snprintf(errbuf, errlen, "route %s: refresh.keys: \"%.80s\" is not a valid path",
+                         c->name, v[i]);
+                return HF_CONFIG;
+            }
+            if ((r->static_keys[r->nstatic_keys++] = own(r, key)) == NULL)
+                return HF_ENOMEM;
+        }
+        qsort(r->static_keys, r->nstatic_keys, sizeof *r->static_keys, cmp_str);
+    }
+    if (c->refresh_max_keys <= 0)
+        c->refresh_max_keys = 500;
+    if (c->refresh_learn_ms > 0 && (r->state->learned = hf_learn_create(
+                                        (size_t)c->refresh_max_keys, c->refresh_learn_ms)) == NULL)
+        return HF_ENOMEM;
+    return HF_OK;
+}
+
+bool hf_route_static_key(const struct hf_route *r, const char *key)
+{
+    return r->nstatic_keys > 0 &&
+           bsearch(&key, r->static_keys, r->nstatic_keys, sizeof *r->static_keys, cmp_str) != NULL;
+}
+
+void hf_route_learned_kv_key(const struct hf_route *r, char *buf, size_t len)
+{
+    snprintf(buf, len, "refresh:learned:%s", r->cfg.name);
+}
+
+static hf_err route_copy(struct hf_route *r, const struct hf_route_config *src, char *errbuf,
+                         size_t errlen)
 {
     memset(r, 0, sizeof *r);
     r->cfg = *src;
@@ -144,6 +227,8 @@ static hf_err route_copy(struct hf_route *r, const struct hf_route_config *src)
         c->retry.attempts = 1;
     if (c->max_body == 0)
         c->max_body = 8u << 20;
+    if (src->mode == HF_MODE_BACKGROUND && (err = route_background(r, src, errbuf, errlen)))
+        goto out;
     err = HF_OK;
 out:
     if (err)
@@ -232,6 +317,41 @@ static void carry_state(struct hf_route *to, const struct hf_route *from, int64_
     atomic_store(&to->state->last_failure_ms, atomic_load(&from->state->last_failure_ms));
     atomic_store(&to->state->consecutive_failures, atomic_load(&from->state->consecutive_failures));
     atomic_store(&to->state->degraded_since_ms, atomic_load(&from->state->degraded_since_ms));
+    const struct hf_refresh_status *fr = &from->state->refresh;
+    struct hf_refresh_status *tr = &to->state->refresh;
+    atomic_store(&tr->last_start_ms, atomic_load(&fr->last_start_ms));
+    atomic_store(&tr->last_end_ms, atomic_load(&fr->last_end_ms));
+    atomic_store(&tr->last_ok_ms, atomic_load(&fr->last_ok_ms));
+    atomic_store(&tr->last_result, atomic_load(&fr->last_result));
+    atomic_store(&tr->last_keys, atomic_load(&fr->last_keys));
+    atomic_store(&tr->last_failed, atomic_load(&fr->last_failed));
+    atomic_store(&tr->oldest_stored_ms, atomic_load(&fr->oldest_stored_ms));
+    atomic_store(&tr->missing, atomic_load(&fr->missing));
+    if (to->state->learned != NULL && from->state->learned != NULL) {
+        char *doc = NULL;
+        if (hf_learn_dump(from->state->learned, true, &doc) == HF_OK && doc != NULL)
+            hf_learn_load(to->state->learned, doc, strlen(doc), now_ms);
+        free(doc);
+    }
+}
+
+/* The learned keys outlive restarts, and a `holdfast refresh` process
+ * refreshes them too: they live in the store's key/value table. */
+static void learned_load(struct hf_engine *e, struct hf_route *r)
+{
+    if (r->state->learned == NULL)
+        return;
+    size_t cap = (size_t)r->cfg.refresh_max_keys * 16384 + 1024;
+    if (cap > (16u << 20))
+        cap = 16u << 20;
+    char key[300];
+    char *buf = malloc(cap);
+    hf_route_learned_kv_key(r, key, sizeof key);
+    if (buf != NULL && hf_store_kv_get(e->store, key, buf, cap) == HF_OK &&
+        hf_learn_load(r->state->learned, buf, strlen(buf), hf_clock_wall_ms()) != HF_OK)
+        HF_LOG(HF_LOG_WARN, "learned_keys_invalid", HF_LS("route", r->cfg.name),
+               HF_LS("detail", "the stored learned keys are unreadable; starting afresh"));
+    free(buf);
 }
 
 static hf_err engine_build(const struct hf_config *cfg, struct hf_engine *prev,
@@ -244,7 +364,7 @@ static hf_err engine_build(const struct hf_config *cfg, struct hf_engine *prev,
     struct hf_route_config def;
     hf_route_config_default(&def);
     def.name = "default";
-    if ((err = route_copy(&e->default_route, &def)))
+    if ((err = route_copy(&e->default_route, &def, errbuf, errlen)))
         goto out;
     err = HF_ENOMEM;
     if (cfg->nroutes > 0 && (e->routes = calloc(cfg->nroutes, sizeof *e->routes)) == NULL)
@@ -256,7 +376,7 @@ static hf_err engine_build(const struct hf_config *cfg, struct hf_engine *prev,
             err = HF_CONFIG;
             goto out;
         }
-        if ((err = route_copy(&e->routes[i], rc)))
+        if ((err = route_copy(&e->routes[i], rc, errbuf, errlen)))
             goto out;
         e->routes[i].index = i;
         e->nroutes++;
@@ -287,6 +407,8 @@ static hf_err engine_build(const struct hf_config *cfg, struct hf_engine *prev,
         const struct hf_route *old = prev ? hf_engine_route(prev, e->routes[i].cfg.name) : NULL;
         if (old != NULL)
             carry_state(&e->routes[i], old, hf_clock_wall_ms());
+        else
+            learned_load(e, &e->routes[i]);
     }
     {
         const char *names[1024];
@@ -340,8 +462,14 @@ void hf_engine_destroy(struct hf_engine **ep)
 
 const char *hf_stale_reason_name(enum hf_stale_reason r)
 {
-    static const char *const names[] = {
-        "", "upstream-error", "rate-limited", "breaker-open", "quota-spent", "latency-budget", "revalidating"};
+    static const char *const names[] = {"",
+                                        "upstream-error",
+                                        "rate-limited",
+                                        "breaker-open",
+                                        "quota-spent",
+                                        "latency-budget",
+                                        "revalidating",
+                                        "background"};
     return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "";
 }
 

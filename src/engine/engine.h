@@ -20,6 +20,7 @@
 #include <holdfast/client.h>
 #include <holdfast/store.h>
 
+#include "core/schedule.h"
 #include "limit/bucket.h"
 #include "limit/pause.h"
 #include "limit/quota.h"
@@ -27,6 +28,22 @@
 
 struct event_base;
 struct hf_upstream;
+struct hf_learn;
+
+/* What a background route's refresh runs did, for /health, metrics and the
+ * 503 of a miss.  Written by whoever runs the refresh, read anywhere. */
+struct hf_refresh_status {
+    _Atomic int64_t last_start_ms;    /* wall clock; 0: no run yet */
+    _Atomic int64_t last_end_ms;      /* 0: no run ended yet */
+    _Atomic int64_t last_ok_ms;       /* end of the last run whose result was ok */
+    _Atomic int last_result;          /* enum hf_m_run_result of the last run that ended */
+    _Atomic int64_t last_keys;        /* keys in that run */
+    _Atomic int64_t last_failed;      /* of which failed (stale or missing) */
+    _Atomic int64_t oldest_stored_ms; /* oldest copy among the run's keys; 0: unknown */
+    _Atomic int64_t missing;          /* keys with no copy after the last run */
+    _Atomic int64_t next_run_ms;      /* the scheduler's next run; 0: none in this process */
+    _Atomic int running;              /* runs in progress */
+};
 
 /* What the engine learns about a route as it runs; shared by every loop
  * thread, so atomics.  Times are wall-clock ms, 0 for never. */
@@ -40,6 +57,8 @@ struct hf_route_state {
     struct hf_quota quota;             /* wall-clock time: windows end at 00:00 UTC */
     struct hf_pause pause;             /* wall-clock time: APIs name reset times */
     bool has_bucket, has_quota;
+    struct hf_refresh_status refresh; /* background routes */
+    struct hf_learn *learned;         /* keys users asked for (refresh.learn), or NULL */
 };
 
 /* A route as the engine keeps it: an owned copy of its configuration. */
@@ -50,7 +69,15 @@ struct hf_route {
     struct hf_route_config cfg; /* every pointer in cfg points into memory owned here */
     char **owned;               /* strings to free */
     size_t nowned;
-    void *arrays[4]; /* headers, query, ignore_params, vary copies */
+    void *arrays[5]; /* headers, query, ignore_params, vary, refresh_keys copies */
+    /* Background routes (cfg.mode): the parsed schedule, the longest a copy
+     * waits between runs, and the cache keys of refresh_keys, sorted, so a
+     * request can tell a listed key from one to learn. */
+    bool background;
+    struct hf_schedule schedule;
+    int64_t refresh_interval_ms;
+    char **static_keys;
+    size_t nstatic_keys;
 };
 
 struct hf_inflight;
@@ -93,6 +120,10 @@ const char *hf_route_state_name(const struct hf_route *r, int64_t now_ms);
 void hf_engine_quota_save(struct hf_engine *e, const struct hf_route *r);
 /* Route by name, or NULL. */
 const struct hf_route *hf_engine_route(const struct hf_engine *e, const char *name);
+/* Whether key (a cache key of r) is one of r's refresh.keys. */
+bool hf_route_static_key(const struct hf_route *r, const char *key);
+/* The store key of r's learned set ("refresh:learned:<route>"). */
+void hf_route_learned_kv_key(const struct hf_route *r, char *buf, size_t len);
 
 /* What one loop needs to run flows. */
 struct hf_flow_loop {
@@ -123,6 +154,7 @@ enum hf_stale_reason {
     HF_STALE_QUOTA_SPENT,    /* "quota-spent" */
     HF_STALE_LATENCY_BUDGET, /* no answer within latency_budget: "latency-budget" */
     HF_STALE_REVALIDATING,   /* stale-while-revalidate (RFC 5861): "revalidating" */
+    HF_STALE_BACKGROUND,     /* a background route's copy past its refresh interval */
 };
 const char *hf_stale_reason_name(enum hf_stale_reason r);
 
@@ -137,7 +169,15 @@ struct hf_flow_request {
     size_t body_len;
     const char *request_id; /* for logs; may be NULL */
     bool bypass;            /* neither read nor write the cache (e.g. Authorization) */
-    bool alone; /* fetch without joining another request's fetch */
+    bool alone;             /* fetch without joining another request's fetch */
+    /* A refresh run's request: ask the API (revalidating the copy) unless
+     * the copy is younger than min_age_ms, and wait for the route's token
+     * rather than answer with the copy.  Never an early answer. */
+    bool refresh;
+    int64_t min_age_ms;
+    /* A background route's `on_miss: fetch`: this request may ask the API
+     * (it is sent without the client's headers, like a refresh). */
+    bool fetch_once;
 };
 
 struct hf_flow_result {
@@ -154,6 +194,11 @@ struct hf_flow_result {
     bool forwarded;        /* a request went to the API for this answer */
     bool bypass;           /* the request could not use the cache (method, Authorization) */
     enum hf_stale_reason stale_reason;
+    bool revalidated;          /* the API answered 304 to holdfast's validators */
+    bool had_copy;             /* a copy was at hand when the request started */
+    int64_t copy_stored_at_ms; /* and when it was stored */
+    int64_t ttl_until_ms;      /* background routes: when the served copy falls behind the
+                                  schedule (the Cache-Status ttl); 0: the entry's freshness */
     char detail[256];
 };
 

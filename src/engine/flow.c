@@ -24,6 +24,7 @@
 #include "core/clock.h"
 #include "engine/engine.h"
 #include "engine/inflight.h"
+#include "engine/learn.h"
 #include "engine/reader.h"
 #include "http/cache_control.h"
 #include "http/cache_key.h"
@@ -52,12 +53,16 @@ struct hf_flow {
     char *url;
     bool cacheable;
     bool idempotency_key;
-    bool invalidate; /* an unsafe method: a success invalidates key (the GET copy) */
-    bool revalidating; /* holdfast sent the stale copy's validators */
-    bool vary_ok;      /* the answer's Vary fits the key (set when it arrives) */
+    bool invalidate;            /* an unsafe method: a success invalidates key (the GET copy) */
+    bool revalidating;          /* holdfast sent the stale copy's validators */
+    bool vary_ok;               /* the answer's Vary fits the key (set when it arrives) */
     enum hf_stale_reason early; /* why the budget timer answers early */
-    bool leader;     /* registered in the in-flight table: hand the answer to waiters */
-    bool responded;  /* done() already called (latency budget): finish quietly */
+    bool leader;                /* registered in the in-flight table: hand the answer to waiters */
+    bool responded;             /* done() already called (latency budget): finish quietly */
+    bool refresh;               /* a refresh run's request (hf_flow_request.refresh) */
+    int64_t min_age_ms;
+    bool background; /* a user request on a background route, waiting for the file */
+    char *target;    /* background: kept to fetch it once (on_miss: fetch) */
     struct hf_header hdrs[FLOW_MAX_HEADERS + FLOW_EXTRA_HEADERS];
     size_t nhdrs;
     char *strs[2 * (FLOW_MAX_HEADERS + FLOW_EXTRA_HEADERS)]; /* owned header strings */
@@ -116,6 +121,7 @@ static void flow_free(struct hf_flow *f)
     free(f->method);
     free(f->url);
     free(f->body);
+    free(f->target);
     f->magic = 0;
     free(f);
 }
@@ -130,12 +136,14 @@ struct flow_waiter {
      * one to share (private, not stored: another client's answer). */
     struct hf_flow_loop *loop;
     const struct hf_route *route;
-    char *target;      /* path and query, or NULL with url */
+    char *target; /* path and query, or NULL with url */
     char *url;
     struct hf_header *hdrs; /* copies, in one block with their strings */
     size_t nhdrs;
     char request_id[40];
     bool refetch;
+    bool refresh;
+    int64_t min_age_ms;
     struct event *ev;
     struct event *budget;
     hf_flow_done_fn done;
@@ -175,7 +183,10 @@ static void waiter_wake(evutil_socket_t fd, short what, void *arg)
                                       .headers = w->hdrs,
                                       .nheaders = w->nhdrs,
                                       .request_id = w->request_id,
-                                      .alone = true};
+                                      .alone = true,
+                                      .refresh = w->refresh,
+                                      .min_age_ms = w->min_age_ms,
+                                      .fetch_once = w->route->background && !w->refresh};
         char err[256];
         hf_err e = hf_flow_start(w->loop, &req, w->done, w->arg, err, sizeof err);
         if (e) {
@@ -214,6 +225,8 @@ static hf_err waiter_keep_request(struct flow_waiter *w, struct hf_flow_loop *lo
 {
     w->loop = loop;
     w->route = req->route;
+    w->refresh = req->refresh;
+    w->min_age_ms = req->min_age_ms;
     if (req->request_id != NULL)
         snprintf(w->request_id, sizeof w->request_id, "%s", req->request_id);
     if ((req->target && (w->target = strdup(req->target)) == NULL) ||
@@ -287,6 +300,10 @@ static void finish(struct hf_flow *f, enum hf_source source)
     r->attempts = f->attempts;
     r->forwarded = f->attempts > 0;
     r->bypass = !f->cacheable;
+    if (f->stale != NULL && !r->had_copy) {
+        r->had_copy = true;
+        r->copy_stored_at_ms = f->stale->stored_at_ms;
+    }
     if (r->entry != NULL) /* an answer may arrive already aged (RFC 9111 4.2.3) */
         r->age_s = age_s(r->entry, hf_clock_wall_ms());
     release_waiters(f);
@@ -359,6 +376,10 @@ static bool arm_budget(struct event_base *base, struct event **ev, event_callbac
 static void fallback(struct hf_flow *f)
 {
     int64_t now = hf_clock_wall_ms();
+    if (f->stale != NULL) {
+        f->res.had_copy = true;
+        f->res.copy_stored_at_ms = f->stale->stored_at_ms;
+    }
     if (f->stale != NULL && f->stale->stale_until_ms > now) {
         f->res.entry = f->stale;
         f->stale = NULL;
@@ -501,9 +522,11 @@ static hf_err make_entry(struct hf_flow *f, int status, const char *headers, siz
     int64_t stored_at = response_ms - (rfc ? initial_age : 0);
     int64_t fresh_until, stale_until;
 
+    /* A refresh keeps the copy it has unless the API gave a new one: a
+     * failed refresh never replaces good data (not even with a 404). */
     *store = f->cacheable &&
              ((status >= 200 && status < 300 && status != 206) ||
-              (status == 404 && rc->cache_404_for_ms > 0)) &&
+              (status == 404 && rc->cache_404_for_ms > 0 && !f->refresh)) &&
              (rc->store_private || (!cc.no_store && !cc.private_));
     f->vary_ok = vary_matches_key(f, headers, hlen);
     if (!f->vary_ok)
@@ -775,6 +798,7 @@ static void on_result(struct hf_up_result *res, void *arg)
     /* A 304 to the validators holdfast sent: the stored copy is good again.
      * (A 304 to the client's own conditions is the client's, passed on.) */
     if (res->err == HF_OK && res->status == 304 && f->stale != NULL && f->revalidating) {
+        f->res.revalidated = true;
         serve_revalidated(f, res);
         return;
     }
@@ -863,7 +887,9 @@ static bool gate(struct hf_flow *f, hf_err *why, enum hf_stale_reason *reason, i
          * without one, the attempt timeout) allows. */
         int64_t budget = rc->retry.deadline_ms > 0 ? f->started_mono + rc->retry.deadline_ms - mono
                                                    : (rc->timeout_ms > 0 ? rc->timeout_ms : 10000);
-        if (f->stale == NULL && tok_wait <= budget)
+        if (f->refresh)
+            budget = budget > 600000 ? budget : 600000; /* a run is paced: the token comes */
+        if ((f->stale == NULL || f->refresh) && tok_wait <= budget)
             *wait_ms = tok_wait > 0 ? tok_wait : 1;
         return false;
     }
@@ -1011,8 +1037,11 @@ static bool append_vary(const struct hf_route *r, const struct hf_flow_request *
         return true;
     char buf[HF_VARY_KEY_MAX];
     const char *vk = buf;
-    if (req->nheaders == 0 && r->vary_none != NULL)
-        vk = r->vary_none; /* the library's hf_get(): the same every time */
+    /* The library's hf_get() sends no headers: the same key every time.  A
+     * background route's copies are fetched without any client's headers,
+     * so every request reads that same variant. */
+    if ((req->nheaders == 0 || r->background) && r->vary_none != NULL)
+        vk = r->vary_none;
     else if (hf_vary_key("", 0, rc->vary, rc->nvary, req->headers, req->nheaders, buf,
                          sizeof buf) != HF_VARY_OK)
         return false;
@@ -1054,7 +1083,7 @@ static hf_err proceed(struct hf_flow *f)
     /* Answer early with the copy: at once inside the API's
      * stale-while-revalidate window (RFC 5861, when the API's own caching
      * rules apply), else when latency_budget runs out. */
-    if (f->loop->persistent && f->stale != NULL) {
+    if (f->loop->persistent && f->stale != NULL && !f->refresh) {
         int64_t now = hf_clock_wall_ms();
         struct hf_cache_control cc;
         cache_control_of(f->stale->headers ? f->stale->headers : "", f->stale->headers_len, &cc);
@@ -1071,6 +1100,145 @@ static hf_err proceed(struct hf_flow *f)
     return HF_OK;
 }
 
+/* --- background routes ---------------------------------------------------- */
+
+/*
+ * Whether the copy at hand answers the request without the API: fresh, or,
+ * for a refresh run, younger than the run's min_age_ms (refreshed by a
+ * recent run, or by another process sharing the store).
+ */
+static bool current(bool refresh, int64_t min_age_ms, const struct hf_entry *e, int64_t now)
+{
+    if (refresh)
+        return min_age_ms > 0 && now - e->stored_at_ms < min_age_ms;
+    return e->fresh_until_ms > now;
+}
+
+/* A background route's key without its variant part: every request reads
+ * the one variant a refresh stores, so the schedule knows keys by this. */
+static const char *bg_key(const char *key, char *buf)
+{
+    size_t n = strcspn(key, "\n");
+    if (key[n] == '\0')
+        return key;
+    memcpy(buf, key, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Note a user's key for the schedule (refresh.learn), unless it is listed. */
+static void bg_learn(const struct hf_route *r, const char *key, const char *target, int64_t now)
+{
+    char buf[HF_CACHE_KEY_MAX];
+    if (r->state->learned == NULL || target == NULL)
+        return;
+    key = bg_key(key, buf);
+    if (!hf_route_static_key(r, key))
+        hf_learn_touch(r->state->learned, key, target, now);
+}
+
+/* A background route's copy, whatever its age: current while younger than
+ * the longest gap between runs, else stale with detail "background". */
+static void bg_serve(struct hf_engine *e, const struct hf_route *r, struct hf_entry *copy,
+                     int64_t now, hf_flow_done_fn done, void *arg)
+{
+    bool behind = now - copy->stored_at_ms > r->refresh_interval_ms;
+    struct hf_flow_result res = {.source = behind ? HF_SOURCE_STALE : HF_SOURCE_FRESH,
+                                 .entry = copy,
+                                 .age_s = age_s(copy, now),
+                                 .retry_after_s = -1,
+                                 .stale_reason = behind ? HF_STALE_BACKGROUND : HF_STALE_NONE,
+                                 .had_copy = true,
+                                 .copy_stored_at_ms = copy->stored_at_ms,
+                                 .ttl_until_ms =
+                                     add_sat(copy->stored_at_ms, r->refresh_interval_ms)};
+    if (behind && counted(e, r))
+        hf_metric_inc(e->metrics, HF_M_STALE_SERVED_TOTAL, r->index,
+                      stale_label(HF_STALE_BACKGROUND));
+    done(&res, arg);
+}
+
+/* No copy, and the route may not ask the API for it: 503, saying when the
+ * schedule will bring it, or that it never will. */
+static void bg_reject(const struct hf_route *r, const char *key, const char *target,
+                      const char *request_id, int64_t now, hf_flow_done_fn done, void *arg)
+{
+    struct hf_flow_result res = {.error = HF_NOT_REFRESHED, .retry_after_s = -1};
+    const char *name = r->cfg.name;
+    const char *shown = target != NULL ? target : "this key";
+    int64_t next = atomic_load(&r->state->refresh.next_run_ms);
+    char buf[HF_CACHE_KEY_MAX];
+    key = bg_key(key, buf);
+    bool scheduled = hf_route_static_key(r, key) ||
+                     (r->state->learned != NULL && hf_learn_has(r->state->learned, key, now));
+    if (!scheduled && r->state->learned == NULL)
+        snprintf(res.detail, sizeof res.detail,
+                 "%.100s is not one of route %s's refresh.keys, and refresh.learn is off", shown,
+                 name);
+    else if (!scheduled)
+        snprintf(res.detail, sizeof res.detail,
+                 "route %s already refreshes refresh.max_keys (%d) learned keys: %.100s is not "
+                 "refreshed",
+                 name, r->cfg.refresh_max_keys, shown);
+    else if (next > now) {
+        char when[40];
+        hf_http_date_format(next / 1000, when, sizeof when);
+        res.retry_after_s = (next - now + 999) / 1000;
+        snprintf(res.detail, sizeof res.detail,
+                 "no copy of %.100s yet: route %s is refreshed in the background; the next run "
+                 "starts %s",
+                 shown, name, when);
+    } else
+        snprintf(res.detail, sizeof res.detail,
+                 "no copy of %.100s yet: route %s is refreshed in the background, by its next run",
+                 shown, name);
+    HF_LOG(HF_LOG_DEBUG, "not_refreshed", HF_LS("route", name), HF_LS("request_id", request_id),
+           HF_LS("detail", res.detail));
+    done(&res, arg);
+}
+
+/* A miss on a background route: `on_miss: fetch` asks the API once for the
+ * key (a GET without the client's headers, as a refresh sends it). */
+static hf_err bg_miss(struct hf_flow_loop *loop, const struct hf_route *r, const char *method,
+                      const char *key, const char *target, const char *request_id,
+                      hf_flow_done_fn done, void *arg, char *errbuf, size_t errlen)
+{
+    int64_t now = hf_clock_wall_ms();
+    char buf[HF_CACHE_KEY_MAX];
+    if (r->cfg.refresh_on_miss == HF_ON_MISS_FETCH && target != NULL &&
+        strcmp(method, "GET") == 0 && r->state->learned != NULL &&
+        hf_learn_claim_fetch(r->state->learned, bg_key(key, buf), target, now)) {
+        struct hf_flow_request fr = {.route = r,
+                                     .method = "GET",
+                                     .target = target,
+                                     .request_id = request_id,
+                                     .fetch_once = true};
+        return hf_flow_start(loop, &fr, done, arg, errbuf, errlen);
+    }
+    bg_reject(r, key, target, request_id, now, done, arg);
+    return HF_OK;
+}
+
+/* The reader's answer for a background request that missed memory. */
+static void bg_after_disk(struct hf_flow *f, struct hf_entry *e, int64_t now)
+{
+    if (e != NULL) {
+        bg_serve(f->engine, f->route, e, now, f->done, f->arg);
+        hf_entry_release(&e);
+        flow_free(f);
+        return;
+    }
+    char err[256];
+    hf_err rc = bg_miss(f->loop, f->route, f->method, f->key, f->target, f->request_id, f->done,
+                        f->arg, err, sizeof err);
+    if (rc) {
+        struct hf_flow_result r = {.error = rc, .retry_after_s = -1};
+        snprintf(r.detail, sizeof r.detail, "%s", err);
+        f->done(&r, f->arg);
+    }
+    flow_free(f);
+}
+
 /* The reader's answer for a memory-tier miss, back on the flow's loop. */
 static void on_disk(struct hf_entry *e, void *arg)
 {
@@ -1079,7 +1247,11 @@ static void on_disk(struct hf_entry *e, void *arg)
         abort();
     f->read_job = NULL;
     int64_t now = hf_clock_wall_ms();
-    if (e != NULL && e->fresh_until_ms > now) {
+    if (f->background) {
+        bg_after_disk(f, e, now);
+        return;
+    }
+    if (e != NULL && current(f->refresh, f->min_age_ms, e, now)) {
         f->res.entry = e; /* waiters get it too: a stored copy is shareable */
         finish(f, HF_SOURCE_FRESH);
         return;
@@ -1097,10 +1269,19 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
 {
     const struct hf_route_config *rc = &req->route->cfg;
     const char *method = req->method ? req->method : "GET";
+    /* A user request on a background route reads the cache only; the copies
+     * there are the route's own (fetched with its credentials alone), so
+     * Authorization makes no difference. */
+    bool background = req->route->background && !req->refresh && !req->fetch_once;
+    if (background && strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        snprintf(errbuf, errlen, "route %s is refreshed in the background: only GET and HEAD",
+                 rc->name);
+        return HF_EINVAL;
+    }
     /* Only GET answers are cached; the key never includes injected secrets. */
-    bool cacheable = strcmp(method, "GET") == 0 && !req->bypass;
+    bool cacheable = strcmp(method, "GET") == 0 && (!req->bypass || req->route->background);
     /* HEAD reads the GET copy (its fields, no body) but never fills the cache. */
-    bool head = strcmp(method, "HEAD") == 0 && !req->bypass;
+    bool head = strcmp(method, "HEAD") == 0 && (!req->bypass || background);
     struct hf_entry *stale = NULL;
     char key[HF_CACHE_KEY_MAX];
     hf_err err;
@@ -1124,6 +1305,7 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
         if (!append_vary(req->route, req, key, sizeof key))
             cacheable = head = false; /* cannot be keyed: pass it through */
     }
+    const char *target = req->url ? NULL : req->target;
     /* A worker looks in memory only; the file is the reader thread's. */
     bool ask_disk = false;
     if (cacheable || head) {
@@ -1132,8 +1314,17 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
         struct hf_store *look = split ? loop->engine->mem : loop->engine->store;
         hf_err found = hf_store_get_stale(look, key, now, &stale);
         ask_disk = split && found != HF_OK;
-        if (found == HF_OK &&
-            stale->fresh_until_ms > now) {
+        if (background) {
+            bg_learn(req->route, key, target, now);
+            if (found == HF_OK) {
+                bg_serve(loop->engine, req->route, stale, now, done, arg);
+                hf_entry_release(&stale);
+                return HF_OK;
+            }
+            if (!ask_disk)
+                return bg_miss(loop, req->route, method, key, target, req->request_id, done, arg,
+                               errbuf, errlen);
+        } else if (found == HF_OK && current(req->refresh, req->min_age_ms, stale, now)) {
             struct hf_flow_result res = {.source = HF_SOURCE_FRESH,
                                          .entry = stale,
                                          .age_s = age_s(stale, now),
@@ -1151,7 +1342,7 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
     }
     /* Coalescing: when the key is already being fetched, wait for that. */
     bool leader = false;
-    if (cacheable && !req->alone) {
+    if (cacheable && !req->alone && !background) {
         struct flow_waiter *w = calloc(1, sizeof *w);
         if (w == NULL) {
             hf_entry_release(&stale);
@@ -1211,6 +1402,11 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
         memcpy(f->key, key, strlen(key) + 1);
     f->res.retry_after_s = -1;
     f->started_mono = hf_clock_mono_ms();
+    f->refresh = req->refresh;
+    f->min_age_ms = req->min_age_ms;
+    f->background = background;
+    if (background && target != NULL && (f->target = strdup(target)) == NULL)
+        goto out;
     if (!cacheable && req->target != NULL && strcmp(method, "HEAD") != 0 &&
         strcmp(method, "OPTIONS") != 0 && strcmp(method, "TRACE") != 0 &&
         strcmp(method, "GET") != 0 &&

@@ -83,6 +83,8 @@ _Static_assert(COUNT(values_OUTCOME) == HF__OUTCOME_MAX, "outcome values");
 _Static_assert(COUNT(values_STALE_REASON) == HF__STALE_REASON_MAX, "stale reason values");
 _Static_assert(COUNT(values_EVICT_REASON) == HF__EVICT_MAX, "eviction reason values");
 _Static_assert(COUNT(values_TIER) == HF__TIER_MAX, "tier values");
+_Static_assert(COUNT(values_RUN_RESULT) == HF__RUN_MAX, "run result values");
+_Static_assert(COUNT(values_KEY_RESULT) == HF__KEY_MAX, "key result values");
 
 struct bucketset {
     const uint64_t *le_us;

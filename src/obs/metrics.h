@@ -67,7 +67,15 @@
     X(REQUEST_DURATION, "holdfast_request_duration_seconds", HISTOGRAM, ROUTE, CACHE, LATENCY,     \
       "Time from a request's arrival to its answer, by how the cache took part.")                  \
     X(UPSTREAM_DURATION, "holdfast_upstream_duration_seconds", HISTOGRAM, ROUTE, NONE, LATENCY,    \
-      "Time one attempt to the API took, failed attempts included.")
+      "Time one attempt to the API took, failed attempts included.")                               \
+    X(REFRESH_RUNS_TOTAL, "holdfast_refresh_runs_total", COUNTER, ROUTE, RUN_RESULT, NONE,         \
+      "Refresh runs of a background route that ended, by result.")                                 \
+    X(REFRESH_KEYS_TOTAL, "holdfast_refresh_keys_total", COUNTER, ROUTE, KEY_RESULT, NONE,         \
+      "Keys handled by refresh runs, by result.")                                                  \
+    X(REFRESH_LAST_SUCCESS, "holdfast_refresh_last_success_timestamp_seconds", GAUGE, ROUTE, NONE, \
+      NONE, "Unix time at which the route's last refresh run with result ok ended; 0: never.")     \
+    X(REFRESH_DURATION, "holdfast_refresh_duration_seconds", HISTOGRAM, ROUTE, NONE, RUN,          \
+      "Time a refresh run took, from its first key to its last.")
 
 /*
  * Label value tables: X(ID, "value", "meaning").  Values are part of the
@@ -96,13 +104,28 @@
     X(RATE_LIMITED, "rate-limited", "the route is paused by a 429 or by RateLimit headers")        \
     X(BREAKER_OPEN, "breaker-open", "the route's circuit breaker is open")                         \
     X(QUOTA_SPENT, "quota-spent", "the route's quota for the period is spent")                     \
-    X(LATENCY_BUDGET, "latency-budget", "the API did not answer within latency_budget")      \
+    X(LATENCY_BUDGET, "latency-budget", "the API did not answer within latency_budget")            \
     X(REVALIDATING, "revalidating",                                                                \
-      "within the API's stale-while-revalidate window, refreshed in the background")
+      "within the API's stale-while-revalidate window, refreshed in the background")               \
+    X(BACKGROUND, "background",                                                                    \
+      "a background route's copy older than its refresh interval: the schedule is late or "        \
+      "failing")
 
 #define HF_M_EVICT_REASON_TABLE(X)                                                                 \
     X(SIZE, "size", "least recently used, to keep the tier within its size")                       \
     X(EXPIRED, "expired", "past its stale window, or older than store.keep")
+
+#define HF_M_RUN_RESULT_TABLE(X)                                                                   \
+    X(OK, "ok", "every key was refreshed, revalidated or still young enough to skip")              \
+    X(DEGRADED, "degraded", "some keys failed; their stale copies were kept")                      \
+    X(FAILED, "failed", "some keys failed and have no copy at all")
+
+#define HF_M_KEY_RESULT_TABLE(X)                                                                   \
+    X(REFRESHED, "refreshed", "a new copy was stored")                                             \
+    X(NOT_MODIFIED, "not_modified", "the API answered 304: the copy was revalidated")              \
+    X(SKIPPED, "skipped", "the copy was young enough (refreshed by another run or process)")       \
+    X(STALE, "stale", "the refresh failed; the old copy was kept")                                 \
+    X(MISSING, "missing", "the refresh failed and there is no copy")
 
 #define HF_M_TIER_TABLE(X)                                                                         \
     X(MEMORY, "memory", "the in-process LRU")                                                      \
@@ -116,7 +139,9 @@
     X(OUTCOME, "outcome", HF_M_OUTCOME_TABLE)                                                      \
     X(STALE_REASON, "reason", HF_M_STALE_REASON_TABLE)                                             \
     X(EVICT_REASON, "reason", HF_M_EVICT_REASON_TABLE)                                             \
-    X(TIER, "tier", HF_M_TIER_TABLE)
+    X(TIER, "tier", HF_M_TIER_TABLE)                                                               \
+    X(RUN_RESULT, "result", HF_M_RUN_RESULT_TABLE)                                                 \
+    X(KEY_RESULT, "result", HF_M_KEY_RESULT_TABLE)
 
 /* X(ID, upper bounds in microseconds, the same as they appear in `le`) */
 #define HF_M_BUCKETS_TABLE(X)                                                                      \
@@ -124,7 +149,9 @@
       (1000, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000,         \
        10000000, 30000000),                                                                        \
       ("0.001", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10",     \
-       "30"))
+       "30"))                                                                                      \
+    X(RUN, (100000, 1000000, 5000000, 15000000, 60000000, 300000000, 900000000, 3600000000),       \
+      ("0.1", "1", "5", "15", "60", "300", "900", "3600"))
 
 enum hf_metric {
 #define HF__M_ENUM(id, name, type, scope, labels, buckets, help) HF_M_##id,
@@ -190,6 +217,20 @@ enum hf_m_tier {
     HF_M_TIER_TABLE(HF__M_TIER)
 #undef HF__M_TIER
         HF__TIER_MAX
+};
+
+/* The result of a refresh run: HF_RUN_OK ...; of one key: HF_KEY_REFRESHED ... */
+enum hf_m_run_result {
+#define HF__M_RUN(id, value, meaning) HF_RUN_##id,
+    HF_M_RUN_RESULT_TABLE(HF__M_RUN)
+#undef HF__M_RUN
+        HF__RUN_MAX
+};
+enum hf_m_key_result {
+#define HF__M_KEY(id, value, meaning) HF_KEY_##id,
+    HF_M_KEY_RESULT_TABLE(HF__M_KEY)
+#undef HF__M_KEY
+        HF__KEY_MAX
 };
 
 #define HF_METRICS_MAX_ROUTES 1024

@@ -307,6 +307,12 @@ static void on_flow_done(struct hf_flow_result *r, void *arg)
         if (status < 500)
             status = 502;
         char detail[400];
+        if (r->error == HF_NOT_REFRESHED) {
+            send_problem(p, status, hf_err_label(r->error),
+                         "No copy yet: this route is refreshed in the background", r->detail,
+                         r->retry_after_s, r, cs);
+            return;
+        }
         snprintf(detail, sizeof detail, "%s%s%s; no stored copy to fall back on",
                  hf_strerror(r->error ? r->error : HF_UPSTREAM), r->detail[0] ? ": " : "",
                  r->detail);
@@ -324,7 +330,8 @@ static void on_flow_done(struct hf_flow_result *r, void *arg)
     char small[8192], *line = small;
     size_t cap = sizeof small;
     while (hf_headers_next(e->headers ? e->headers : "", e->headers_len, &pos, &n, &nl, &v, &vl)) {
-        if (hf_header_hop_by_hop(n, nl) || (nl == 14 && strncasecmp(n, "Content-Length", 14) == 0) ||
+        if (hf_header_hop_by_hop(n, nl) ||
+            (nl == 14 && strncasecmp(n, "Content-Length", 14) == 0) ||
             (nl == 3 && strncasecmp(n, "Age", 3) == 0) ||
             (nl == 12 && strncasecmp(n, "X-Request-Id", 12) == 0))
             continue;
@@ -463,6 +470,15 @@ static void handle(struct evhttp_request *req, void *arg)
     char target[HF_CACHE_KEY_MAX];
     if ((size_t)snprintf(target, sizeof target, "/%s", rest) >= sizeof target) {
         reject(p, 414, "uri-too-long", "URI too long", "request target too long");
+        return;
+    }
+    /* A background route never forwards a user's request (DESIGN.md):
+     * what it serves is what its schedule fetched. */
+    if (p->route->background && strcmp(method, "GET") != 0 && !p->head) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+        reject(p, 405, "method-not-allowed", "Method not allowed",
+               "this route is refreshed in the background: it serves GET and HEAD from the "
+               "cache only");
         return;
     }
     struct hf_flow_request fr = {

@@ -21,6 +21,9 @@
 
 #include "admin/admin.h"
 #include "core/clock.h"
+#include "core/schedule.h"
+#include "engine/plan.h"
+#include "engine/scheduler.h"
 #include "obs/log.h"
 #include "proxy/proxy.h"
 #include "proxy/proxy_impl.h"
@@ -54,6 +57,8 @@ struct server {
     bool stopping;
     char *deferred[MAX_DEFERRED]; /* prefixes to delete, guarded by janitor_mu */
     int ndeferred;
+    struct hf_scheduler *scheduler; /* background routes' refresh runs */
+    pthread_mutex_t poll_mu;        /* the janitor's use of scheduler vs its stop */
 };
 
 /* From a worker: queue a prefix delete for the janitor (it waits for the
@@ -89,22 +94,35 @@ static void run_deferred(struct server *s)
     }
 }
 
+/*
+ * The janitor wakes for queued invalidations, every second to notice a
+ * `holdfast refresh` in another process (hf_scheduler_poll_store), and
+ * every SWEEP_EVERY_S to sweep the store.
+ */
 static void *janitor_main(void *arg)
 {
     struct server *s = arg;
     pthread_mutex_lock(&s->janitor_mu);
-    struct timespec next;
-    clock_gettime(CLOCK_REALTIME, &next);
-    next.tv_sec += SWEEP_EVERY_S;
+    int64_t sweep_at = hf_clock_mono_ms() + SWEEP_EVERY_S * 1000;
     while (!s->stopping) {
+        struct timespec tick;
+        clock_gettime(CLOCK_REALTIME, &tick);
+        tick.tv_sec += 1;
         int rc = 0;
         while (!s->stopping && s->ndeferred == 0 && rc != ETIMEDOUT)
-            rc = pthread_cond_timedwait(&s->janitor_cv, &s->janitor_mu, &next);
+            rc = pthread_cond_timedwait(&s->janitor_cv, &s->janitor_mu, &tick);
         run_deferred(s);
         if (s->stopping || rc != ETIMEDOUT)
             continue;
-        clock_gettime(CLOCK_REALTIME, &next);
-        next.tv_sec += SWEEP_EVERY_S;
+        pthread_mutex_unlock(&s->janitor_mu);
+        pthread_mutex_lock(&s->poll_mu);
+        if (s->scheduler != NULL)
+            hf_scheduler_poll_store(s->scheduler);
+        pthread_mutex_unlock(&s->poll_mu);
+        pthread_mutex_lock(&s->janitor_mu);
+        if (hf_clock_mono_ms() < sweep_at)
+            continue;
+        sweep_at = hf_clock_mono_ms() + SWEEP_EVERY_S * 1000;
         pthread_mutex_unlock(&s->janitor_mu);
         uint64_t removed = 0;
         int64_t t0 = hf_clock_mono_ms();
@@ -120,6 +138,23 @@ static void *janitor_main(void *arg)
     run_deferred(s); /* invalidations owed before the store closes */
     pthread_mutex_unlock(&s->janitor_mu);
     return NULL;
+}
+
+/* A refresh plan near the API's limits starts, with a warning (one that
+ * does not fit was refused by the config loader). */
+static void plan_warnings(const struct hf_config *cfg)
+{
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        const struct hf_route_config *r = &cfg->routes[i];
+        struct hf_schedule sched;
+        char msg[256];
+        if (r->mode != HF_MODE_BACKGROUND || r->refresh_every == NULL ||
+            hf_schedule_parse(r->refresh_every, &sched, msg, sizeof msg) != HF_OK)
+            continue;
+        struct hf_plan plan;
+        if (hf_plan_route(r, &sched, &plan, msg, sizeof msg) == HF_PLAN_WARN)
+            HF_LOG(HF_LOG_WARN, "refresh_plan", HF_LS("route", r->name), HF_LS("detail", msg));
+    }
 }
 
 static void on_stop(evutil_socket_t sig, short what, void *arg)
@@ -192,6 +227,8 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         hf__worker_switch(&s->workers[i], next);
     if (s->admin != NULL)
         hf_admin_set_engine(s->admin, next);
+    if (s->scheduler != NULL)
+        hf_scheduler_switch(s->scheduler, next);
     s->old[s->nold] = s->engine;
     s->old_files[s->nold++] = s->file;
     s->engine = next;
@@ -202,7 +239,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 
 int hf_proxy_main(const char *config_path)
 {
-    struct server s = {.config_path = config_path};
+    struct server s = {.config_path = config_path, .poll_mu = PTHREAD_MUTEX_INITIALIZER};
     char err[512] = "";
     int rc = 1;
     for (int i = 0; i < MAX_WORKERS; i++)
@@ -228,6 +265,11 @@ int hf_proxy_main(const char *config_path)
     s.store = s.engine->store;
     s.engine->defer_prefix_delete = defer_prefix_delete;
     s.engine->defer_ctx = &s;
+    plan_warnings(cfg);
+    if (hf_scheduler_start(s.engine, &s.scheduler, err, sizeof err) != HF_OK) {
+        fprintf(stderr, "holdfast serve: %s\n", err);
+        goto out;
+    }
     pthread_mutex_init(&s.janitor_mu, NULL);
     pthread_cond_init(&s.janitor_cv, NULL);
     if (pthread_create(&s.janitor, NULL, janitor_main, &s) == 0)
@@ -266,6 +308,7 @@ int hf_proxy_main(const char *config_path)
         fprintf(stderr, "holdfast serve: %s\n", err);
         goto out;
     }
+    hf_admin_set_scheduler(s.admin, s.scheduler);
     s.admin_started = true;
     ev_term = evsignal_new(s.base, SIGTERM, on_stop, &s);
     ev_int = evsignal_new(s.base, SIGINT, on_stop, &s);
@@ -279,6 +322,13 @@ int hf_proxy_main(const char *config_path)
     event_base_dispatch(s.base);
     rc = 0;
 out:
+    /* The scheduler first: its runs are abandoned (copies stay as they
+     * were) and its learned keys written while the store is open. */
+    pthread_mutex_lock(&s.poll_mu);
+    struct hf_scheduler *sched = s.scheduler;
+    s.scheduler = NULL; /* the janitor no longer polls it */
+    pthread_mutex_unlock(&s.poll_mu);
+    hf_scheduler_stop(&sched);
     for (int i = 0; i < s.nworkers; i++)
         hf__worker_stop(&s.workers[i], SHUTDOWN_GRACE_MS);
     if (s.janitor_running) {

@@ -34,6 +34,8 @@ static enum hf_cs_detail detail_of(const struct hf_flow_result *r)
         return HF_CS_DETAIL_REVALIDATING;
     case HF_STALE_UPSTREAM_ERROR:
         return HF_CS_DETAIL_UPSTREAM_ERROR;
+    case HF_STALE_BACKGROUND:
+        return HF_CS_DETAIL_BACKGROUND;
     default:
         return HF_CS_DETAIL_NONE;
     }
@@ -46,7 +48,7 @@ void hf__cache_status(const struct hf_flow_result *r, bool unsafe_method, int64_
     struct hf_cache_status cs = {.kind = HF_CS_MISS};
     if (e != NULL) {
         cs.has_ttl = true;
-        cs.ttl_s = (e->fresh_until_ms - now_ms) / 1000;
+        cs.ttl_s = ((r->ttl_until_ms > 0 ? r->ttl_until_ms : e->fresh_until_ms) - now_ms) / 1000;
     }
     switch (r->source) {
     case HF_SOURCE_FRESH:

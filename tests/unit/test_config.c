@@ -760,6 +760,119 @@ static void test_load(void **state)
     assert_null(f);
 }
 
+/* ---- background routes ---- */
+
+/* A background route with nkeys keys every 3h (8 runs a day) and a quota of 200/1d. */
+static void quota_yaml(char *y, size_t cap, int nkeys)
+{
+    size_t o = (size_t)snprintf(y, cap,
+                                ROUTE "    mode: background\n"
+                                      "    rate_limit: { quota: 200/1d }\n"
+                                      "    refresh:\n"
+                                      "      every: 3h\n"
+                                      "      keys: [");
+    for (int i = 0; i < nkeys; i++)
+        o += (size_t)snprintf(y + o, cap - o, "%s/k%d", i > 0 ? ", " : "", i);
+    o += (size_t)snprintf(y + o, cap - o, "]\n");
+    assert_true(o < cap);
+}
+
+static void test_background(void **state)
+{
+    (void)state;
+    struct hf_config_file *f = parse_ok(ROUTE "    mode: background\n"
+                                              "    refresh:\n"
+                                              "      every: \"0 */3 * * *\"\n"
+                                              "      keys: [\"/latest?country=us\", /top]\n"
+                                              "      learn: 24h\n"
+                                              "      max_keys: 50\n"
+                                              "      on_miss: fetch\n"
+                                              "  - name: weather\n"
+                                              "    upstream: http://localhost:9000\n"
+                                              "    mode: background\n"
+                                              "    refresh: { every: 3h, keys: [/now] }\n"
+                                              "  - name: plain\n"
+                                              "    upstream: http://localhost:9001\n");
+    const struct hf_route_config *r = hf_config_file_route(f, "news");
+    assert_int_equal(r->mode, HF_MODE_BACKGROUND);
+    assert_string_equal(r->refresh_every, "0 */3 * * *");
+    assert_int_equal(r->nrefresh_keys, 2);
+    assert_string_equal(r->refresh_keys[0], "/latest?country=us");
+    assert_string_equal(r->refresh_keys[1], "/top");
+    assert_int_equal(r->refresh_learn_ms, 86400000);
+    assert_int_equal(r->refresh_max_keys, 50);
+    assert_int_equal(r->refresh_on_miss, HF_ON_MISS_FETCH);
+    r = hf_config_file_route(f, "weather");
+    assert_int_equal(r->mode, HF_MODE_BACKGROUND);
+    assert_string_equal(r->refresh_every, "3h");
+    assert_int_equal(r->nrefresh_keys, 1);
+    assert_string_equal(r->refresh_keys[0], "/now");
+    assert_int_equal(r->refresh_learn_ms, 0);
+    assert_int_equal(r->refresh_max_keys, 500);
+    assert_int_equal(r->refresh_on_miss, HF_ON_MISS_REJECT);
+    r = hf_config_file_route(f, "plain"); /* the defaults: on-demand, no schedule */
+    assert_int_equal(r->mode, HF_MODE_ON_DEMAND);
+    assert_null(r->refresh_every);
+    assert_int_equal(r->nrefresh_keys, 0);
+    assert_int_equal(r->refresh_learn_ms, 0);
+    assert_int_equal(r->refresh_max_keys, 500);
+    assert_int_equal(r->refresh_on_miss, HF_ON_MISS_REJECT);
+    hf_config_file_free(&f);
+
+    /* A background route is complete. */
+    expect_error(ROUTE "    mode: background\n    refresh: { keys: [/a] }\n",
+                 "holdfast.yaml:4:11: routes[0].mode: background needs refresh.every (when to "
+                 "refresh, e.g. 3h)");
+    expect_error(ROUTE "    mode: background\n    refresh: { every: 3h }\n",
+                 "holdfast.yaml:4:11: routes[0].mode: background needs refresh.keys or "
+                 "refresh.learn (else nothing is ever refreshed)");
+
+    /* Schedules and keys, in the schedule parser's own words. */
+    expect_error(ROUTE "    mode: background\n    refresh: { every: \"0 25 * * *\", keys: [/a] }\n",
+                 "holdfast.yaml:5:24: routes[0].refresh.every: invalid value \"0 25 * * *\": cron "
+                 "field 2 (hour): 25 is out of range 0-23");
+    expect_error(ROUTE "    mode: background\n    refresh: { every: 500ms, keys: [/a] }\n",
+                 "holdfast.yaml:5:23: routes[0].refresh.every: invalid value \"500ms\": an "
+                 "interval must be at least 1s, not 500ms");
+    expect_error(ROUTE "    mode: background\n    refresh: { every: 3h, keys: [/a, b] }\n",
+                 "holdfast.yaml:5:38: routes[0].refresh.keys[1]: invalid name \"b\": a key is a "
+                 "path under the route and starts with / (\"/latest?country=us\")");
+
+    /* Keys that only make sense together. */
+    expect_error(ROUTE "    refresh: { every: 3h }\n",
+                 "holdfast.yaml:4:23: routes[0].refresh.every: applies to mode: background only "
+                 "(this route is on-demand)");
+    expect_error(ROUTE "    refresh: { keys: [/a] }\n",
+                 "holdfast.yaml:4:22: routes[0].refresh.keys: applies to mode: background only "
+                 "(this route is on-demand)");
+    expect_error(ROUTE "    refresh: { on_miss: fetch }\n",
+                 "holdfast.yaml:4:25: routes[0].refresh.on_miss: applies to mode: background only "
+                 "(this route is on-demand)");
+    expect_error(ROUTE "    mode: background\n"
+                       "    vary: [Accept]\n"
+                       "    refresh: { every: 3h, keys: [/a] }\n",
+                 "holdfast.yaml:5:11: routes[0].vary: not available with mode: background (a run "
+                 "fetches each key once, without any client's headers)");
+    expect_error(ROUTE "    mode: background\n"
+                       "    refresh: { every: 3h, keys: [/a], learn: 0, on_miss: fetch }\n",
+                 "holdfast.yaml:5:58: routes[0].refresh.on_miss: fetch needs refresh.learn (the "
+                 "fetched key joins the schedule as a learned key)");
+
+    /* The planner: 8 runs a day of 40 keys is 320 calls against a quota of
+     * 200; 25 keys use the quota exactly, which warns but loads. */
+    char y[1024];
+    quota_yaml(y, sizeof y, 40);
+    expect_error(y, "holdfast.yaml:7:14: routes[0].refresh.every: news: 40 keys every 3h need 320 "
+                    "calls/1d; the quota is 200/1d");
+    quota_yaml(y, sizeof y, 25);
+    f = parse_ok(y);
+    assert_int_equal(hf_config_file_route(f, "news")->nrefresh_keys, 25);
+    hf_config_file_free(&f);
+    quota_yaml(y, sizeof y, 26);
+    expect_error(y, "holdfast.yaml:7:14: routes[0].refresh.every: news: 26 keys every 3h need 208 "
+                    "calls/1d; the quota is 200/1d");
+}
+
 /* ---- the example and the reference ---- */
 
 static char *read_all(const char *path, size_t *len)
@@ -872,6 +985,7 @@ int main(void)
         cmocka_unit_test(test_error_empty),
         cmocka_unit_test(test_error_limits),
         cmocka_unit_test(test_load),
+        cmocka_unit_test(test_background),
         cmocka_unit_test(test_example),
         cmocka_unit_test(test_reference),
     };

@@ -101,6 +101,11 @@ static void test_render_exact(void **state)
     hf_metric_observe_us(m, HF_M_REQUEST_DURATION, 0, HF_CACHE_HIT, 250);
     hf_metric_observe_us(m, HF_M_REQUEST_DURATION, 0, HF_CACHE_HIT, 1500);
     hf_metric_observe_us(m, HF_M_UPSTREAM_DURATION, 1, 0, 7000000);
+    hf_metric_inc(m, HF_M_STALE_SERVED_TOTAL, 0, HF_STALE_REASON_BACKGROUND);
+    hf_metric_inc(m, HF_M_REFRESH_RUNS_TOTAL, 0, HF_RUN_DEGRADED);
+    hf_metric_inc(m, HF_M_REFRESH_KEYS_TOTAL, 1, HF_KEY_STALE);
+    hf_metric_set(m, HF_M_REFRESH_LAST_SUCCESS, 0, 0, 1700000000);
+    hf_metric_observe_us(m, HF_M_REFRESH_DURATION, 0, 0, 12000000); /* le="15" and above */
 
     static const char expected[] =
         "# HELP holdfast_requests_total Requests answered, by how the cache took part.\n"
@@ -150,12 +155,14 @@ static void test_render_exact(void **state)
         "holdfast_stale_served_total{route=\"news\",reason=\"quota-spent\"} 0\n"
         "holdfast_stale_served_total{route=\"news\",reason=\"latency-budget\"} 0\n"
         "holdfast_stale_served_total{route=\"news\",reason=\"revalidating\"} 0\n"
+        "holdfast_stale_served_total{route=\"news\",reason=\"background\"} 1\n"
         "holdfast_stale_served_total{route=\"weather\",reason=\"upstream-error\"} 0\n"
         "holdfast_stale_served_total{route=\"weather\",reason=\"rate-limited\"} 1\n"
         "holdfast_stale_served_total{route=\"weather\",reason=\"breaker-open\"} 0\n"
         "holdfast_stale_served_total{route=\"weather\",reason=\"quota-spent\"} 0\n"
         "holdfast_stale_served_total{route=\"weather\",reason=\"latency-budget\"} 0\n"
         "holdfast_stale_served_total{route=\"weather\",reason=\"revalidating\"} 0\n"
+        "holdfast_stale_served_total{route=\"weather\",reason=\"background\"} 0\n"
         "# HELP holdfast_coalesced_total Requests that waited for another request's fetch of the "
         "same key instead of making their own.\n"
         "# TYPE holdfast_coalesced_total counter\n"
@@ -424,7 +431,58 @@ static void test_render_exact(void **state)
         "holdfast_upstream_duration_seconds_bucket{route=\"weather\",le=\"30\"} 1\n"
         "holdfast_upstream_duration_seconds_bucket{route=\"weather\",le=\"+Inf\"} 1\n"
         "holdfast_upstream_duration_seconds_sum{route=\"weather\"} 7\n"
-        "holdfast_upstream_duration_seconds_count{route=\"weather\"} 1\n";
+        "holdfast_upstream_duration_seconds_count{route=\"weather\"} 1\n"
+        "# HELP holdfast_refresh_runs_total Refresh runs of a background route that ended, by "
+        "result.\n"
+        "# TYPE holdfast_refresh_runs_total counter\n"
+        "holdfast_refresh_runs_total{route=\"news\",result=\"ok\"} 0\n"
+        "holdfast_refresh_runs_total{route=\"news\",result=\"degraded\"} 1\n"
+        "holdfast_refresh_runs_total{route=\"news\",result=\"failed\"} 0\n"
+        "holdfast_refresh_runs_total{route=\"weather\",result=\"ok\"} 0\n"
+        "holdfast_refresh_runs_total{route=\"weather\",result=\"degraded\"} 0\n"
+        "holdfast_refresh_runs_total{route=\"weather\",result=\"failed\"} 0\n"
+        "# HELP holdfast_refresh_keys_total Keys handled by refresh runs, by result.\n"
+        "# TYPE holdfast_refresh_keys_total counter\n"
+        "holdfast_refresh_keys_total{route=\"news\",result=\"refreshed\"} 0\n"
+        "holdfast_refresh_keys_total{route=\"news\",result=\"not_modified\"} 0\n"
+        "holdfast_refresh_keys_total{route=\"news\",result=\"skipped\"} 0\n"
+        "holdfast_refresh_keys_total{route=\"news\",result=\"stale\"} 0\n"
+        "holdfast_refresh_keys_total{route=\"news\",result=\"missing\"} 0\n"
+        "holdfast_refresh_keys_total{route=\"weather\",result=\"refreshed\"} 0\n"
+        "holdfast_refresh_keys_total{route=\"weather\",result=\"not_modified\"} 0\n"
+        "holdfast_refresh_keys_total{route=\"weather\",result=\"skipped\"} 0\n"
+        "holdfast_refresh_keys_total{route=\"weather\",result=\"stale\"} 1\n"
+        "holdfast_refresh_keys_total{route=\"weather\",result=\"missing\"} 0\n"
+        "# HELP holdfast_refresh_last_success_timestamp_seconds Unix time at which the route's "
+        "last refresh run with result ok ended; 0: never.\n"
+        "# TYPE holdfast_refresh_last_success_timestamp_seconds gauge\n"
+        "holdfast_refresh_last_success_timestamp_seconds{route=\"news\"} 1700000000\n"
+        "holdfast_refresh_last_success_timestamp_seconds{route=\"weather\"} 0\n"
+        "# HELP holdfast_refresh_duration_seconds Time a refresh run took, from its first key to "
+        "its last.\n"
+        "# TYPE holdfast_refresh_duration_seconds histogram\n"
+        "holdfast_refresh_duration_seconds_bucket{route=\"news\",le=\"0.1\"} 0\n"
+        "holdfast_refresh_duration_seconds_bucket{route=\"news\",le=\"1\"} 0\n"
+        "holdfast_refresh_duration_seconds_bucket{route=\"news\",le=\"5\"} 0\n"
+        "holdfast_refresh_duration_seconds_bucket{route=\"news\",le=\"15\"} 1\n"
+        "holdfast_refresh_duration_seconds_bucket{route=\"news\",le=\"60\"} 1\n"
+        "holdfast_refresh_duration_seconds_bucket{route=\"news\",le=\"300\"} 1\n"
+        "holdfast_refresh_duration_seconds_bucket{route=\"news\",le=\"900\"} 1\n"
+        "holdfast_refresh_duration_seconds_bucket{route=\"news\",le=\"3600\"} 1\n"
+        "holdfast_refresh_duration_seconds_bucket{route=\"news\",le=\"+Inf\"} 1\n"
+        "holdfast_refresh_duration_seconds_sum{route=\"news\"} 12\n"
+        "holdfast_refresh_duration_seconds_count{route=\"news\"} 1\n"
+        "holdfast_refresh_duration_seconds_bucket{route=\"weather\",le=\"0.1\"} 0\n"
+        "holdfast_refresh_duration_seconds_bucket{route=\"weather\",le=\"1\"} 0\n"
+        "holdfast_refresh_duration_seconds_bucket{route=\"weather\",le=\"5\"} 0\n"
+        "holdfast_refresh_duration_seconds_bucket{route=\"weather\",le=\"15\"} 0\n"
+        "holdfast_refresh_duration_seconds_bucket{route=\"weather\",le=\"60\"} 0\n"
+        "holdfast_refresh_duration_seconds_bucket{route=\"weather\",le=\"300\"} 0\n"
+        "holdfast_refresh_duration_seconds_bucket{route=\"weather\",le=\"900\"} 0\n"
+        "holdfast_refresh_duration_seconds_bucket{route=\"weather\",le=\"3600\"} 0\n"
+        "holdfast_refresh_duration_seconds_bucket{route=\"weather\",le=\"+Inf\"} 0\n"
+        "holdfast_refresh_duration_seconds_sum{route=\"weather\"} 0\n"
+        "holdfast_refresh_duration_seconds_count{route=\"weather\"} 0\n";
     char *text = render(m);
     assert_text(text, expected);
     free(text);
@@ -617,6 +675,14 @@ static void test_label_values(void **state)
                         "latency-budget");
     assert_string_equal(hf_metric_label_value(HF_ML_EVICT_REASON, HF_EVICT_EXPIRED), "expired");
     assert_string_equal(hf_metric_label_value(HF_ML_TIER, HF_TIER_SQLITE), "sqlite");
+    assert_string_equal(hf_metric_label_value(HF_ML_STALE_REASON, HF_STALE_REASON_BACKGROUND),
+                        "background");
+    /* Two sets share the label name "result"; each keeps its own values. */
+    assert_string_equal(hf_metric_label_value(HF_ML_RUN_RESULT, HF_RUN_DEGRADED), "degraded");
+    assert_string_equal(hf_metric_label_value(HF_ML_KEY_RESULT, HF_KEY_NOT_MODIFIED),
+                        "not_modified");
+    assert_null(hf_metric_label_value(HF_ML_RUN_RESULT, HF__RUN_MAX));
+    assert_null(hf_metric_label_value(HF_ML_KEY_RESULT, HF__KEY_MAX));
     assert_null(hf_metric_label_value(HF_ML_CACHE, HF__CACHE_MAX));
     assert_null(hf_metric_label_value(HF_ML_NONE, 0));
     assert_null(hf_metric_label_value(HF__ML_MAX, 0));
