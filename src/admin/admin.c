@@ -163,12 +163,6 @@ static void metrics(struct hf_admin *a, struct evhttp_request *req)
     hf_buf_fini(&b);
 }
 
-static const char *const run_results[] = {
-#define HF__RR(id, value, meaning) value,
-    HF_M_RUN_RESULT_TABLE(HF__RR)
-#undef HF__RR
-};
-
 /* A background route's schedule: its last run, its next, and how old its
  * oldest copy is (the run's oldest, aged since). */
 static json_t *refresh_health(const struct hf_route *r, int64_t wall)
@@ -182,7 +176,8 @@ static json_t *refresh_health(const struct hf_route *r, int64_t wall)
     json_object_set_new(o, "last_run", time_or_null(atomic_load(&rs->last_start_ms)));
     json_object_set_new(o, "last_run_end", time_or_null(end));
     json_object_set_new(o, "last_result",
-                        end > 0 ? json_string(run_results[atomic_load(&rs->last_result)])
+                        end > 0 ? json_string(hf_metric_label_value(HF_ML_RUN_RESULT,
+                                                                    atomic_load(&rs->last_result)))
                                 : json_null());
     json_object_set_new(o, "last_success", time_or_null(atomic_load(&rs->last_ok_ms)));
     json_object_set_new(o, "keys", json_integer(atomic_load(&rs->last_keys)));

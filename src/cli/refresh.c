@@ -29,22 +29,12 @@
 
 #define HF_EXIT_STALE 4
 
-static const char *const key_results[] = {
-#define HF__KR(id, value, meaning) value,
-    HF_M_KEY_RESULT_TABLE(HF__KR)
-#undef HF__KR
-};
-static const char *const run_results[] = {
-#define HF__RR(id, value, meaning) value,
-    HF_M_RUN_RESULT_TABLE(HF__RR)
-#undef HF__RR
-};
-
 struct progress {
     bool tty;  /* draw a bar on stderr */
     bool json; /* collect every key for the document */
     size_t total, done, failed;
     size_t running; /* runs not ended */
+    size_t not_started;
     const struct hf_engine *engine;
     size_t *totals; /* keys in each route's run, by route index, once known */
     size_t counts[HF__KEY_MAX];
@@ -103,7 +93,8 @@ static void on_key(const struct hf_refresh_key_report *k, const struct hf_refres
     }
     if (p->json) {
         json_t *o = json_pack("{s:s,s:s,s:i,s:i}", "key", k->target, "result",
-                              key_results[k->result], "status", k->status, "attempts", k->attempts);
+                              hf_metric_label_value(HF_ML_KEY_RESULT, k->result), "status",
+                              k->status, "attempts", k->attempts);
         json_object_set_new(o, "age_s", k->age_s >= 0 ? json_integer(k->age_s) : json_null());
         if (bad) {
             json_object_set_new(o, "error", json_string(hf_err_label(k->error)));
@@ -119,11 +110,13 @@ static void on_done(const struct hf_refresh_summary *s, void *arg)
     struct progress *p = arg;
     if (p->json) {
         json_t *o = route_object(p, s->route);
-        json_object_set_new(o, "result", json_string(run_results[s->result]));
+        json_object_set_new(o, "result",
+                            json_string(hf_metric_label_value(HF_ML_RUN_RESULT, s->result)));
         json_object_set_new(o, "duration_ms", json_integer(s->ended_ms - s->started_ms));
         json_t *c = json_object();
         for (size_t i = 0; i < HF__KEY_MAX; i++)
-            json_object_set_new(c, key_results[i], json_integer((json_int_t)s->counts[i]));
+            json_object_set_new(c, hf_metric_label_value(HF_ML_KEY_RESULT, i),
+                                json_integer((json_int_t)s->counts[i]));
         json_object_set_new(o, "counts", c);
     }
     if (--p->running == 0)
@@ -225,6 +218,11 @@ int hf_cmd_refresh(int argc, char **argv)
                      : "no route is in background mode (mode: background): nothing to refresh");
         goto out;
     }
+    if (!engine->persistent)
+        fprintf(stderr,
+                "holdfast refresh: warning: %s has no store.path: the copies "
+                "refreshed now are lost when this command exits\n",
+                path);
     if ((loop.base = event_base_new()) == NULL ||
         hf_upstream_create(loop.base, &loop.upstream) != HF_OK) {
         fprintf(stderr, "holdfast refresh: out of memory\n");
@@ -250,6 +248,7 @@ int hf_cmd_refresh(int argc, char **argv)
         if (hf_refresh_start(&loop, r, &o, on_key, on_done, &p, NULL, err, sizeof err) != HF_OK) {
             fprintf(stderr, "holdfast refresh: %s: %s\n", r->cfg.name, err);
             p.running--;
+            p.not_started++;
         }
     }
     draw(&p, NULL);
@@ -257,12 +256,14 @@ int hf_cmd_refresh(int argc, char **argv)
         event_base_dispatch(loop.base);
     if (p.tty)
         fprintf(stderr, "\r\033[K");
-    rc = p.counts[HF_KEY_MISSING] > 0 ? HF_EXIT_NO_DATA
-         : p.counts[HF_KEY_STALE] > 0 ? HF_EXIT_STALE
-                                      : HF_EXIT_OK;
+    rc = p.not_started > 0              ? HF_EXIT_USAGE
+         : p.counts[HF_KEY_MISSING] > 0 ? HF_EXIT_NO_DATA
+         : p.counts[HF_KEY_STALE] > 0   ? HF_EXIT_STALE
+                                        : HF_EXIT_OK;
     int64_t took = hf_clock_wall_ms() - p.started_ms;
-    char dur[32];
-    hf_duration_format(took - took % (took >= 10000 ? 1000 : 1), dur, sizeof dur);
+    char dur[64];
+    /* a person reads "8m12s"; below 10 s the ms say something */
+    hf_duration_span(took >= 10000 ? took - took % 1000 : took, dur, sizeof dur);
     if (json) {
         json_t *doc = json_object();
         json_object_set_new(doc, "result",
@@ -273,7 +274,8 @@ int hf_cmd_refresh(int argc, char **argv)
         json_object_set_new(doc, "duration_ms", json_integer(took));
         json_t *cnt = json_object();
         for (size_t i = 0; i < HF__KEY_MAX; i++)
-            json_object_set_new(cnt, key_results[i], json_integer((json_int_t)p.counts[i]));
+            json_object_set_new(cnt, hf_metric_label_value(HF_ML_KEY_RESULT, i),
+                                json_integer((json_int_t)p.counts[i]));
         json_object_set_new(doc, "counts", cnt);
         json_object_set_new(doc, "routes", p.routes);
         p.routes = NULL;

@@ -32,7 +32,7 @@
 #define VALUE_MAX (64u * 1024)         /* one value after ${NAME} substitution */
 #define MAP_KEY_MAX 256                /* header / parameter names */
 #define MAP_VALUE_MAX 8192             /* header / parameter values */
-#define LIST_ITEM_MAX 256
+#define LIST_ITEM_MAX 2048             /* longest list entry (a refresh key: a path and query) */
 #define ENV_NAME_MAX 128
 #define PATH_MAX_SHOWN 256 /* a key path in a message, e.g. routes[12].retry.jitter */
 
@@ -443,10 +443,12 @@ static hf_err set_list(struct ctx *c, const struct hf__key *k, const struct hf__
         return HF_ENOMEM;
     size_t i = 0;
     char ed[PATH_MAX_SHOWN];
+    /* refresh.keys holds paths; the other lists hold names */
+    const char *what = strcmp(hf__key_name(k), "keys") == 0 ? "path" : "name";
     for (const struct hf__ynode *it = vn->head; it != NULL; it = it->next, i++) {
         pathf(ed, sizeof ed, "%s[%zu]", disp, i);
         if (it->kind != HF_Y_SCALAR || it->null)
-            return fail(c, it, ed, "expected a name, found %s", found(it));
+            return fail(c, it, ed, "expected a %s, found %s", what, found(it));
         const char *text;
         hf_err err = interpolate(c, it, ed, &text);
         if (err)
@@ -454,7 +456,7 @@ static hf_err set_list(struct ctx *c, const struct hf__key *k, const struct hf__
         char sb[80];
         const char *problem = strlen(text) > LIST_ITEM_MAX ? "too long" : k->check(text);
         if (problem != NULL)
-            return fail(c, it, ed, "invalid name \"%s\": %s",
+            return fail(c, it, ed, "invalid %s \"%s\": %s", what,
                         shown(text, strlen(text), sb, sizeof sb), problem);
         v[i] = hf__arena_strndup(c->a, text, strlen(text));
         if (v[i] == NULL)

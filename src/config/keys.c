@@ -15,6 +15,7 @@
 
 #include "core/schedule.h"
 #include "core/units.h"
+#include "http/target.h"
 
 #define SEC 1000LL
 #define MIN (60 * SEC)
@@ -58,8 +59,8 @@ const struct hf__key hf__keys[] = {
              "holdfast does no authentication of its own, so prefer loopback."},
     {.path = "admin", .type = HF_KT_STRING, .def = "127.0.0.1:8081", .max = 255,
      .check = check_admin, .syntax = "HOST:PORT|unix:PATH|none", CFG(admin),
-     .help = "Address of the admin listener: /metrics, /health, /status, POST /purge. It "
-             "can purge the cache, so keep it on loopback. none: no admin listener."},
+     .help = "Address of the admin listener: /metrics, /health, POST /purge, POST /refresh. "
+             "It can purge the cache, so keep it on loopback. none: no admin listener."},
     {.path = "workers", .type = HF_KT_INT, .def = "0", .min = 0, .max = 256, CFG(workers),
      .help = "Event-loop threads, each with its own listener and connections to the APIs. "
              "0: one per CPU core."},
@@ -390,7 +391,9 @@ static const char *check_refresh_key(const char *s)
         return "a key must not contain spaces, control characters or #";
     if (strlen(s) > 2048)
         return "a key must be at most 2048 bytes";
-    return NULL;
+    /* What the proxy would refuse from a client, a run must not send. */
+    enum hf_target_err e = hf_http_target_check("GET", s, strlen(s));
+    return e == HF_TARGET_OK ? NULL : hf_http_target_reason(e);
 }
 
 /* RFC 9110 token: the characters a header name may have. */

@@ -222,3 +222,34 @@ char *hf_duration_format(int64_t ms, char *buf, size_t len)
              duration_units[i].name);
     return buf;
 }
+
+char *hf_duration_span(int64_t ms, char *buf, size_t len)
+{
+    static const struct {
+        const char *name;
+        int64_t ms;
+    } parts[] = {{"d", 86400000}, {"h", 3600000}, {"m", 60000}, {"s", 1000}, {"ms", 1}};
+    if (len == 0)
+        return buf;
+    buf[0] = '\0';
+    if (ms == INT64_MAX) {
+        snprintf(buf, len, "forever");
+        return buf;
+    }
+    if (ms <= 0) {
+        snprintf(buf, len, "0s");
+        return buf;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0] && o < len; i++) {
+        if (ms >= parts[i].ms) {
+            int n =
+                snprintf(buf + o, len - o, "%lld%s", (long long)(ms / parts[i].ms), parts[i].name);
+            if (n < 0)
+                break;
+            o += (size_t)n;
+            ms %= parts[i].ms;
+        }
+    }
+    return buf;
+}

@@ -331,7 +331,9 @@ hf_err hf_client_refresh(struct hf_client *c, const char *route, int64_t min_age
         const struct hf_route *r = &e->routes[i];
         if (!r->background || (route != NULL && strcmp(route, r->cfg.name) != 0))
             continue;
-        struct hf_refresh_options o = {.trigger = HF_REFRESH_CLI, .min_age_ms = min_age_ms};
+        /* A serve sharing the file learns of the new copies. */
+        struct hf_refresh_options o = {
+            .trigger = HF_REFRESH_CLI, .min_age_ms = min_age_ms, .announce = e->persistent};
         char why[256];
         call.running++;
         hf_err e2 =

@@ -524,11 +524,16 @@ static hf_err make_entry(struct hf_flow *f, int status, const char *headers, siz
 
     /* A refresh keeps the copy it has unless the API gave a new one: a
      * failed refresh never replaces good data (not even with a 404). */
+    /* A background route keeps what its schedule fetched whatever the
+     * API's caching rules say: the operator chose to serve every user the
+     * route's one copy (fetched with the route's credentials and no
+     * client's headers), of any age within stale_for. */
+    bool bg = f->route->background;
     *store = f->cacheable &&
              ((status >= 200 && status < 300 && status != 206) ||
               (status == 404 && rc->cache_404_for_ms > 0 && !f->refresh)) &&
-             (rc->store_private || (!cc.no_store && !cc.private_));
-    f->vary_ok = vary_matches_key(f, headers, hlen);
+             (rc->store_private || bg || (!cc.no_store && !cc.private_));
+    f->vary_ok = bg || vary_matches_key(f, headers, hlen);
     if (!f->vary_ok)
         *store = false;
 
@@ -541,7 +546,7 @@ static hf_err make_entry(struct hf_flow *f, int status, const char *headers, siz
     else
         fresh_until =
             add_sat(stored_at, hf_freshness_lifetime_ms(status, headers, hlen, response_ms));
-    if (rfc && (cc.must_revalidate || cc.proxy_revalidate || cc.no_cache))
+    if (rfc && !bg && (cc.must_revalidate || cc.proxy_revalidate || cc.no_cache))
         stale_until = fresh_until; /* the API forbids serving it stale */
     else if (status == 404)
         stale_until = fresh_until;

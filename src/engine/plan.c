@@ -73,31 +73,10 @@ static void add(struct line *l, const char *fmt, ...)
         l->at = (size_t)n >= l->len - l->at ? l->len - 1 : l->at + (size_t)n;
 }
 
-/* ms as days, hours, minutes, seconds and ms, largest first, zero parts
- * left out: 468000 -> "7m48s", 300000 -> "5m". */
+/* "7m48s": the span as a person reads it (core/units.h). */
 static const char *span(int64_t ms, char buf[64])
 {
-    static const struct {
-        const char *name;
-        int64_t ms;
-    } parts[] = {{"d", 86400000}, {"h", 3600000}, {"m", 60000}, {"s", 1000}, {"ms", 1}};
-    struct line l = {buf, 64, 0};
-    buf[0] = '\0';
-    if (ms == INT64_MAX) {
-        add(&l, "forever");
-        return buf;
-    }
-    if (ms <= 0) {
-        add(&l, "0s");
-        return buf;
-    }
-    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-        if (ms >= parts[i].ms) {
-            add(&l, "%lld%s", (long long)(ms / parts[i].ms), parts[i].name);
-            ms %= parts[i].ms;
-        }
-    }
-    return buf;
+    return hf_duration_span(ms, buf, 64);
 }
 
 /* A rate or quota as written in the config: "200/1d", "5/1m". */

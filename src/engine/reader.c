@@ -17,12 +17,12 @@
 struct hf_read_job {
     unsigned magic;
     struct hf_read_job *next;
-    struct event *ev;        /* on the asking loop */
+    struct event *ev; /* on the asking loop */
     hf_read_done_fn done;
     void *arg;
-    bool cancelled;          /* asking loop only */
+    bool cancelled; /* asking loop only */
     int64_t now_ms;
-    struct hf_entry *entry;  /* set by the reader thread before ev fires */
+    struct hf_entry *entry; /* set by the reader thread before ev fires */
     char key[];
 };
 
@@ -112,8 +112,8 @@ void hf_reader_destroy(struct hf_reader **rp)
     *rp = NULL;
 }
 
-hf_err hf_reader_get(struct hf_reader *r, struct event_base *base, const char *key,
-                     int64_t now_ms, hf_read_done_fn done, void *arg, struct hf_read_job **out)
+hf_err hf_reader_get(struct hf_reader *r, struct event_base *base, const char *key, int64_t now_ms,
+                     hf_read_done_fn done, void *arg, struct hf_read_job **out)
 {
     size_t len = strlen(key);
     struct hf_read_job *j = calloc(1, sizeof *j + len + 1);

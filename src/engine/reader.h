@@ -25,8 +25,8 @@ void hf_reader_destroy(struct hf_reader **r);
 
 /* Look key up (any copy within its stale window at now_ms).  On HF_OK done
  * is called exactly once, later, on base's thread, unless cancelled. */
-hf_err hf_reader_get(struct hf_reader *r, struct event_base *base, const char *key,
-                     int64_t now_ms, hf_read_done_fn done, void *arg, struct hf_read_job **out);
+hf_err hf_reader_get(struct hf_reader *r, struct event_base *base, const char *key, int64_t now_ms,
+                     hf_read_done_fn done, void *arg, struct hf_read_job **out);
 /* On base's thread: done will not be called; the job frees itself. */
 void hf_reader_cancel(struct hf_read_job *j);
 

@@ -74,17 +74,6 @@ static void run_free(struct hf_refresh_run *run)
     free(run);
 }
 
-static const char *const key_result_names[] = {
-#define HF__KR(id, value, meaning) value,
-    HF_M_KEY_RESULT_TABLE(HF__KR)
-#undef HF__KR
-};
-static const char *const run_result_names[] = {
-#define HF__RR(id, value, meaning) value,
-    HF_M_RUN_RESULT_TABLE(HF__RR)
-#undef HF__RR
-};
-
 /* The run has ended: its result everywhere it is read. */
 static void finish_run(struct hf_refresh_run *run)
 {
@@ -124,7 +113,8 @@ static void finish_run(struct hf_refresh_run *run)
                                           : HF_LOG_ERROR,
            "refresh_done", HF_LS("route", r->cfg.name),
            HF_LS("trigger", hf_refresh_trigger_name(s->trigger)),
-           HF_LS("result", run_result_names[s->result]), HF_LI("keys", (int64_t)s->total),
+           HF_LS("result", hf_metric_label_value(HF_ML_RUN_RESULT, s->result)),
+           HF_LI("keys", (int64_t)s->total),
            HF_LI("refreshed", (int64_t)s->counts[HF_KEY_REFRESHED]),
            HF_LI("not_modified", (int64_t)s->counts[HF_KEY_NOT_MODIFIED]),
            HF_LI("skipped", (int64_t)s->counts[HF_KEY_SKIPPED]),
@@ -200,16 +190,24 @@ static void key_done(struct hf_flow_result *res, void *arg)
         s->oldest_stored_ms = stored;
     const struct hf_route *r = run->route;
     const char *target = run->targets[k->index];
-    hf_err err = kr == HF_KEY_STALE || kr == HF_KEY_MISSING
-                     ? (res->error ? res->error : (res->entry ? HF_HTTP_4XX : HF_UPSTREAM))
-                     : HF_OK;
+    hf_err err = HF_OK;
+    if (kr == HF_KEY_STALE || kr == HF_KEY_MISSING) {
+        const struct hf_entry *e = res->entry;
+        if (res->error)
+            err = res->error;
+        else if (e != NULL && e->status >= 200 && e->status < 300)
+            err = HF_STORE; /* an answer that could not be kept */
+        else
+            err = e != NULL ? HF_HTTP_4XX : HF_UPSTREAM;
+    }
     int status = res->error_status ? res->error_status : (res->entry ? res->entry->status : 0);
     if (counted(run))
         hf_metric_inc(run->loop->engine->metrics, HF_M_REFRESH_KEYS_TOTAL, r->index, (unsigned)kr);
     bool bad = kr == HF_KEY_STALE || kr == HF_KEY_MISSING;
     HF_LOG(bad ? HF_LOG_WARN : HF_LOG_INFO, "refresh_key", HF_LS("route", r->cfg.name),
-           HF_LS("key", target), HF_LS("result", key_result_names[kr]), HF_LI("status", status),
-           HF_LI("attempts", res->attempts), HF_LS("error", bad ? hf_err_label(err) : NULL),
+           HF_LS("key", target), HF_LS("result", hf_metric_label_value(HF_ML_KEY_RESULT, kr)),
+           HF_LI("status", status), HF_LI("attempts", res->attempts),
+           HF_LS("error", bad ? hf_err_label(err) : NULL),
            HF_LS("detail", bad ? res->detail : NULL));
     if (run->opts.announce && (kr == HF_KEY_REFRESHED || kr == HF_KEY_NOT_MODIFIED)) {
         char key[300], val[32];

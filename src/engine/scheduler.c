@@ -107,6 +107,17 @@ static void arm(struct slot *sl, int64_t now)
     evtimer_add(sl->timer, &tv);
 }
 
+/*
+ * The gap that ends at slot: from the slot before it.  A cron schedule's
+ * gaps differ ("0 9,17 * * *": 8 h, then 16 h), so a run asks its keys
+ * about the gap it closes, not the longest one.
+ */
+static int64_t gap_before(const struct hf_route *r, int64_t slot)
+{
+    int64_t prev = hf_schedule_prev(&r->schedule, slot - 1);
+    return prev == INT64_MIN || prev >= slot ? r->refresh_interval_ms : slot - prev;
+}
+
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -116,8 +127,9 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     int64_t next = atomic_load(&sl->route->state->refresh.next_run_ms);
     if (next != 0 && now + 5 >= next) {
         /* Copies a recent run (or another process) refreshed are left
-         * alone: they are at least half an interval younger than due. */
-        start_run(sl, HF_REFRESH_SCHEDULE, sl->route->refresh_interval_ms / 2, NULL);
+         * alone: younger than half the gap this slot closes, they were
+         * fetched since the previous slot, late as a run may be. */
+        start_run(sl, HF_REFRESH_SCHEDULE, gap_before(sl->route, next) / 2, NULL);
         plan_next(sl, now > next ? now : next);
     }
     arm(sl, now);
@@ -162,7 +174,10 @@ static void build_slots(struct hf_scheduler *s, struct hf_engine *e)
         s->nslots++;
         plan_next(sl, now);
         arm(sl, now);
-        start_run(sl, HF_REFRESH_START, r->refresh_interval_ms, NULL);
+        /* Warm start: a copy older than the schedule's gap missed a run. */
+        int64_t last = hf_schedule_prev(&r->schedule, now);
+        start_run(sl, HF_REFRESH_START,
+                  last == INT64_MIN ? r->refresh_interval_ms : gap_before(r, last), NULL);
     }
 }
 

@@ -835,7 +835,7 @@ static void test_background(void **state)
                  "holdfast.yaml:5:23: routes[0].refresh.every: invalid value \"500ms\": an "
                  "interval must be at least 1s, not 500ms");
     expect_error(ROUTE "    mode: background\n    refresh: { every: 3h, keys: [/a, b] }\n",
-                 "holdfast.yaml:5:38: routes[0].refresh.keys[1]: invalid name \"b\": a key is a "
+                 "holdfast.yaml:5:38: routes[0].refresh.keys[1]: invalid path \"b\": a key is a "
                  "path under the route and starts with / (\"/latest?country=us\")");
 
     /* Keys that only make sense together. */

@@ -164,6 +164,29 @@ static void format_is(int64_t ms, const char *want)
     assert_string_equal(buf, want);
 }
 
+static void span_is(int64_t ms, const char *want)
+{
+    char buf[64];
+    assert_string_equal(hf_duration_span(ms, buf, sizeof buf), want);
+}
+
+/* Spans for people: every part, largest first, zero parts left out. */
+static void test_span(void **state)
+{
+    (void)state;
+    span_is(468000, "7m48s");
+    span_is(300000, "5m");
+    span_is(492000, "8m12s");
+    span_is(1500, "1s500ms");
+    span_is(90061001, "1d1h1m1s1ms");
+    span_is(0, "0s");
+    span_is(-5, "0s");
+    span_is(INT64_MAX, "forever");
+    char tiny[4];
+    hf_duration_span(90061001, tiny, sizeof tiny); /* cut, never overrun */
+    assert_string_equal(tiny, "1d1");
+}
+
 static void test_format(void **state)
 {
     (void)state;
@@ -220,6 +243,7 @@ int main(void)
         cmocka_unit_test(test_duration_good), cmocka_unit_test(test_duration_bad),
         cmocka_unit_test(test_size),          cmocka_unit_test(test_rate),
         cmocka_unit_test(test_format),        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_span),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
