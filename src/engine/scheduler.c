@@ -59,6 +59,7 @@ struct hf_scheduler {
     char (*stamp_routes)[72];
     int64_t *stamps;
     size_t nstamps;
+    bool polled; /* the first poll (at start) has been made */
 };
 
 static void run_done(const struct hf_refresh_summary *sum, void *arg)
@@ -281,6 +282,7 @@ hf_err hf_scheduler_start(struct hf_engine *e, struct hf_scheduler **out, char *
     if (event_add(s->persist, &every) != 0 ||
         event_base_once(s->base, -1, EV_TIMEOUT, first_cb, s, &now) != 0)
         goto fail;
+    hf_scheduler_poll_store(s); /* the stamps as they are now: the baseline */
     if (pthread_create(&s->thread, NULL, scheduler_main, s) != 0)
         goto fail;
     s->started = true;
@@ -361,9 +363,11 @@ void hf_scheduler_poll_store(struct hf_scheduler *s)
             continue;
         char key[300], val[32];
         hf_refresh_stamp_key(r->cfg.name, key, sizeof key);
-        if (hf_store_kv_get(e->store, key, val, sizeof val) != HF_OK)
-            continue;
-        int64_t stamp = strtoll(val, NULL, 10);
+        /* No stamp yet reads as 0: the first one another process leaves
+         * is a change like any other. */
+        int64_t stamp = 0;
+        if (hf_store_kv_get(e->store, key, val, sizeof val) == HF_OK)
+            stamp = strtoll(val, NULL, 10);
         size_t j = 0;
         while (j < s->nstamps && strcmp(s->stamp_routes[j], r->cfg.name) != 0)
             j++;
@@ -377,9 +381,10 @@ void hf_scheduler_poll_store(struct hf_scheduler *s)
                 return;
             s->stamps = b;
             snprintf(s->stamp_routes[j], sizeof s->stamp_routes[j], "%s", r->cfg.name);
-            s->stamps[j] = stamp; /* what was there at start is already on disk */
+            /* At start, what is there is what serve reads anyway; a route
+             * added by a reload starts from no stamp at all. */
+            s->stamps[j] = s->polled ? 0 : stamp;
             s->nstamps++;
-            continue;
         }
         if (stamp == s->stamps[j])
             continue;
@@ -393,4 +398,5 @@ void hf_scheduler_poll_store(struct hf_scheduler *s)
                HF_LS("detail", "another process refreshed this route: the memory copies are "
                                "read again from the file"));
     }
+    s->polled = true;
 }
