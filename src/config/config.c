@@ -26,6 +26,7 @@
 #include "core/schedule.h"
 #include "core/units.h"
 #include "engine/plan.h"
+#include "http/cache_key.h"
 
 #define RESULT_MAX (64u * 1024 * 1024) /* arena bound for what a config points into */
 #define TREE_MAX (64u * 1024 * 1024)   /* arena bound for the parse tree and scratch */
@@ -489,6 +490,61 @@ static const struct hf__ynode *seen_value(seen_t seen, const char *path)
     return kn != NULL ? kn->next : NULL;
 }
 
+struct listed_key {
+    char *key;
+    size_t index;
+};
+
+static int cmp_listed(const void *a, const void *b)
+{
+    const struct listed_key *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c != 0 ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+/*
+ * A key listed twice, or two spellings of one ("/a?x=1&y=2" and
+ * "/a?y=2&x=1", or a parameter in ignore_params) would count twice in the
+ * plan and be fetched once.  Sets *dup and *first (indexes into the list)
+ * when there is one.  HF_ENOMEM.
+ */
+static hf_err find_duplicate_key(const struct hf_route_config *r, size_t *dup, size_t *first,
+                                 bool *found)
+{
+    *found = false;
+    size_t n = r->nrefresh_keys;
+    if (n < 2)
+        return HF_OK;
+    struct listed_key *v = calloc(n, sizeof *v);
+    hf_err err = HF_ENOMEM;
+    if (v == NULL)
+        return err;
+    size_t made = 0;
+    for (; made < n; made++) {
+        char key[HF_CACHE_KEY_MAX];
+        if (hf_cache_key("GET", r->name, r->refresh_keys[made], r->ignore_params, r->nignore_params,
+                         key, sizeof key) != HF_OK)
+            key[0] = '\0'; /* the key checker has refused it already */
+        if ((v[made].key = strdup(key)) == NULL)
+            goto out;
+        v[made].index = made;
+    }
+    qsort(v, n, sizeof *v, cmp_listed);
+    for (size_t i = 1; i < n && !*found; i++) {
+        if (v[i].key[0] != '\0' && strcmp(v[i].key, v[i - 1].key) == 0) {
+            *found = true;
+            *dup = v[i].index;
+            *first = v[i - 1].index;
+        }
+    }
+    err = HF_OK;
+out:
+    for (size_t i = 0; i < made; i++)
+        free(v[i].key);
+    free(v);
+    return err;
+}
+
 /* A background route's schedule: complete, and one the API's limits allow
  * (the planner, src/engine/plan.h, says so in numbers). */
 static hf_err finish_refresh(struct ctx *c, struct hf_route_config *r, const struct hf__ynode *item,
@@ -530,6 +586,19 @@ static hf_err finish_refresh(struct ctx *c, struct hf_route_config *r, const str
         return fail(c, seen_value(seen, "routes[].refresh.on_miss"), ed,
                     "fetch needs refresh.learn (the fetched key joins the schedule as a "
                     "learned key)");
+    }
+    size_t dup, first;
+    bool twice;
+    if (find_duplicate_key(r, &dup, &first, &twice) != HF_OK)
+        return HF_ENOMEM;
+    if (twice) {
+        const struct hf__ynode *n = seen_value(seen, "routes[].refresh.keys");
+        const struct hf__ynode *at = n != NULL && n->kind == HF_Y_SEQ ? n->head : n;
+        for (size_t i = 0; at != NULL && n->kind == HF_Y_SEQ && i < dup; i++)
+            at = at->next;
+        pathf(ed, sizeof ed, "%s.refresh.keys[%zu]", disp, dup);
+        return fail(c, at != NULL ? at : item, ed, "the same key as refresh.keys[%zu] (\"%.200s\")",
+                    first, r->refresh_keys[first]);
     }
     struct hf_schedule sched;
     char msg[256];

@@ -133,6 +133,13 @@ static hf_err route_background(struct hf_route *r, const struct hf_route_config 
                 return HF_ENOMEM;
         }
         qsort(r->static_keys, r->nstatic_keys, sizeof *r->static_keys, cmp_str);
+        for (size_t i = 1; i < r->nstatic_keys; i++) {
+            if (strcmp(r->static_keys[i], r->static_keys[i - 1]) == 0) {
+                snprintf(errbuf, errlen, "route %s: refresh.keys lists one key twice (%.80s)",
+                         c->name, r->static_keys[i]);
+                return HF_CONFIG;
+            }
+        }
     }
     if (c->refresh_max_keys <= 0)
         c->refresh_max_keys = 500;

@@ -838,6 +838,12 @@ static void test_background(void **state)
                  "holdfast.yaml:5:38: routes[0].refresh.keys[1]: invalid path \"b\": a key is a "
                  "path under the route and starts with / (\"/latest?country=us\")");
 
+    /* One key twice, however spelt, would count twice in the plan. */
+    expect_error(ROUTE "    mode: background\n"
+                       "    refresh: { every: 3h, keys: [\"/a?x=1&y=2\", /b, \"/a?y=2&x=1\"] }\n",
+                 "holdfast.yaml:5:53: routes[0].refresh.keys[2]: the same key as "
+                 "refresh.keys[0] (\"/a?x=1&y=2\")");
+
     /* Keys that only make sense together. */
     expect_error(ROUTE "    refresh: { every: 3h }\n",
                  "holdfast.yaml:4:23: routes[0].refresh.every: applies to mode: background only "
