@@ -1143,7 +1143,8 @@ static void bg_learn(const struct hf_route *r, const char *key, const char *targ
 }
 
 /* A background route's copy, whatever its age: current while younger than
- * the longest gap between runs, else stale with detail "background". */
+ * the longest gap between runs, else stale with detail "background".
+ * Takes the reference to copy (done may take it from the result). */
 static void bg_serve(struct hf_engine *e, const struct hf_route *r, struct hf_entry *copy,
                      int64_t now, hf_flow_done_fn done, void *arg)
 {
@@ -1161,6 +1162,7 @@ static void bg_serve(struct hf_engine *e, const struct hf_route *r, struct hf_en
         hf_metric_inc(e->metrics, HF_M_STALE_SERVED_TOTAL, r->index,
                       stale_label(HF_STALE_BACKGROUND));
     done(&res, arg);
+    hf_entry_release(&res.entry);
 }
 
 /* No copy, and the route may not ask the API for it: 503, saying when the
@@ -1229,7 +1231,6 @@ static void bg_after_disk(struct hf_flow *f, struct hf_entry *e, int64_t now)
 {
     if (e != NULL) {
         bg_serve(f->engine, f->route, e, now, f->done, f->arg);
-        hf_entry_release(&e);
         flow_free(f);
         return;
     }
@@ -1323,7 +1324,6 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
             bg_learn(req->route, key, target, now);
             if (found == HF_OK) {
                 bg_serve(loop->engine, req->route, stale, now, done, arg);
-                hf_entry_release(&stale);
                 return HF_OK;
             }
             if (!ask_disk)

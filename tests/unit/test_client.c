@@ -139,13 +139,19 @@ static int setup(void **state)
     f->key = (struct hf_header){"X-Api-Key", "k-secret"};
     r.headers = &f->key;
     r.nheaders = 1;
-    struct hf_route_config routes[2] = {r, r};
+    struct hf_route_config routes[3] = {r, r, r};
     routes[1].name = "fresh";
     routes[1].fresh_for_ms = 600000;
+    static const char *const bg_keys[] = {"/top"};
+    routes[2].name = "bg";
+    routes[2].mode = HF_MODE_BACKGROUND;
+    routes[2].refresh_every = "1h";
+    routes[2].refresh_keys = bg_keys;
+    routes[2].nrefresh_keys = 1;
     struct hf_config c;
     hf_config_default(&c);
     c.routes = routes;
-    c.nroutes = 2;
+    c.nroutes = 3;
     c.store = "memory:";
     char err[256] = "";
     assert_int_equal(hf_client_create(&c, &f->client, err, sizeof err), HF_OK);
@@ -161,6 +167,44 @@ static int teardown(void **state)
     api_stop(f->api);
     free(f);
     return 0;
+}
+
+/* A background route through the library: hf_client_refresh() brings the
+ * keys, hf_get() reads the cache only, whatever it is asked. */
+static void background_route(void **state)
+{
+    struct fixture *f = *state;
+    struct hf_response r;
+    assert_int_equal(hf_get(f->client, "bg", "/top", &r), HF_NOT_REFRESHED);
+    assert_int_equal(r.source, HF_SOURCE_NONE);
+    assert_non_null(strstr(r.error_detail, "no copy of /top yet"));
+    hf_response_free(&r);
+    assert_int_equal(api_requests(f->api), 0);
+
+    api_set(f->api, 200, "", "headlines", 0);
+    struct hf_refresh_counts n;
+    assert_int_equal(hf_client_refresh(f->client, "bg", 0, &n), HF_OK);
+    assert_int_equal(n.refreshed, 1);
+    assert_int_equal(n.stale + n.missing + n.skipped, 0);
+    assert_int_equal(api_requests(f->api), 1);
+    assert_string_equal(f->api->last_target, "/v1/top");
+
+    /* served again and again from the one copy (each response owns a reference) */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(hf_get(f->client, "bg", "/top", &r), HF_OK);
+        assert_int_equal(r.source, HF_SOURCE_FRESH);
+        assert_string_equal(r.body, "headlines");
+        hf_response_free(&r);
+    }
+    assert_int_equal(hf_get(f->client, "bg", "/elsewhere", &r), HF_NOT_REFRESHED);
+    hf_response_free(&r);
+    assert_int_equal(api_requests(f->api), 1);
+
+    /* a run whose copies are young skips them; an unknown route is refused */
+    assert_int_equal(hf_client_refresh(f->client, "bg", 60000, &n), HF_OK);
+    assert_int_equal(n.skipped, 1);
+    assert_int_equal(hf_client_refresh(f->client, "news", 0, &n), HF_NOT_FOUND);
+    assert_int_equal(api_requests(f->api), 1);
 }
 
 static void origin_then_stale_then_none(void **state)
@@ -334,6 +378,7 @@ static void log_setup(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(background_route, setup, teardown),
         cmocka_unit_test_setup_teardown(origin_then_stale_then_none, setup, teardown),
         cmocka_unit_test_setup_teardown(fresh_copy_asks_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(client_error_passed_on, setup, teardown),
