@@ -6,7 +6,8 @@ set -eu
 
 PKGS="gcc libc6-dev make cmake pkg-config ca-certificates
 libcurl4-openssl-dev libevent-dev libsqlite3-dev libfyaml-dev libjansson-dev
-libcmocka-dev libhiredis-dev
+libcmocka-dev libhiredis-dev libmemcached-dev
+redis-server memcached
 varnish curl sqlite3 clang libclang-rt-dev"
 
 missing=""

@@ -104,6 +104,11 @@ struct hf_config {
     const char *log_level;     /* "debug", "info", "warn", "error" or "off" (info) */
     const char *log_format;    /* "json" or "text" (json) */
     int64_t degraded_after_ms; /* alert when a route stays degraded this long; 0: never (5m) */
+    /* A fleet of instances sharing one cache: a shared tier between the
+     * memory tier and the file (see README, "Running several instances"). */
+    const char *store_memcached; /* "memcached://HOST:PORT[,HOST:PORT]"; NULL: none */
+    int fleet_size;              /* instances sharing the store, to split limits while
+                                    Redis is unreachable (1) */
 };
 
 void hf_config_default(struct hf_config *c);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cache/store_impl.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "engine/engine.h"
@@ -35,7 +36,8 @@ struct hf_admin {
     struct event *tick;
     bool *alerted; /* per route: an alert is out for its current degradation */
     uint64_t evictions_seen, expired_seen; /* store totals already counted */
-    struct hf_scheduler *scheduler;        /* POST /refresh; NULL: none */
+    uint64_t shared_errors_seen;
+    struct hf_scheduler *scheduler; /* POST /refresh; NULL: none */
 };
 
 /*
@@ -132,13 +134,34 @@ static void refresh_gauges(struct hf_admin *a)
         hf_metric_set(m, HF_M_DEGRADED, i, 0, since != 0);
         hf_metric_set(m, HF_M_DEGRADED_SINCE, i, 0, since / 1000);
     }
-    /* A memory-only store reports itself; a tiered one reports its file. */
+    /* Each tier reports itself: counts from memory and the file, health
+     * from the shared tier. */
+    struct hf_engine *e = a->engine;
     struct hf_store_stats ss;
-    hf_store_stats(a->engine->store, &ss);
-    enum hf_m_tier tier = a->engine->persistent ? HF_TIER_SQLITE : HF_TIER_MEMORY;
-    hf_metrics_show_tier(m, tier);
-    hf_metric_set(m, HF_M_CACHE_ENTRIES, tier, 0, (int64_t)ss.entries);
-    hf_metric_set(m, HF_M_CACHE_BYTES, tier, 0, (int64_t)ss.bytes);
+    hf_store_stats(e->mem != NULL ? e->mem : e->store, &ss);
+    hf_metric_set(m, HF_M_CACHE_ENTRIES, HF_TIER_MEMORY, 0, (int64_t)ss.entries);
+    hf_metric_set(m, HF_M_CACHE_BYTES, HF_TIER_MEMORY, 0, (int64_t)ss.bytes);
+    hf_metric_set(m, HF_M_STORE_UP, HF_TIER_MEMORY, 0, 1);
+    if (e->shared != NULL) {
+        enum hf_m_tier st = e->shared_redis ? HF_TIER_REDIS : HF_TIER_MEMCACHED;
+        hf_metrics_show_tier(m, st);
+        hf_metric_set(m, HF_M_STORE_UP, st, 0, hf__store_up(e->shared));
+        uint64_t errs = hf__store_errors(e->shared);
+        if (errs > a->shared_errors_seen)
+            hf_metric_add(m, HF_M_STORE_ERRORS_TOTAL, st, 0, errs - a->shared_errors_seen);
+        a->shared_errors_seen = errs;
+    }
+    /* Evictions are counted where holdfast bounds the size: the file when
+     * there is one, else memory. */
+    enum hf_m_tier tier = HF_TIER_MEMORY;
+    if (e->disk != NULL) {
+        tier = HF_TIER_SQLITE;
+        hf_store_stats(e->disk, &ss);
+        hf_metrics_show_tier(m, tier);
+        hf_metric_set(m, HF_M_STORE_UP, tier, 0, 1);
+        hf_metric_set(m, HF_M_CACHE_ENTRIES, tier, 0, (int64_t)ss.entries);
+        hf_metric_set(m, HF_M_CACHE_BYTES, tier, 0, (int64_t)ss.bytes);
+    }
     if (ss.evictions > a->evictions_seen)
         hf_metric_add(m, HF_M_CACHE_EVICTIONS_TOTAL, tier, HF_EVICT_SIZE,
                       ss.evictions - a->evictions_seen);
@@ -231,8 +254,21 @@ static void health(struct hf_admin *a, struct evhttp_request *req)
     const char *overall = a->engine->nroutes > 0 && down == a->engine->nroutes ? "down"
                           : down + degraded > 0                                ? "degraded"
                                                                                : "ok";
+    /* The tiers: a shared one may be away (requests go around it). */
+    json_t *tiers = json_object();
+    json_object_set_new(tiers, "memory", json_string("up"));
+    if (a->engine->shared != NULL) {
+        bool up = hf__store_up(a->engine->shared);
+        json_object_set_new(tiers, a->engine->shared_redis ? "redis" : "memcached",
+                            json_string(up ? "up" : "down"));
+        if (!up && strcmp(overall, "ok") == 0)
+            overall = "degraded";
+    }
+    if (a->engine->disk != NULL)
+        json_object_set_new(tiers, "sqlite", json_string("up"));
     json_t *o = json_object();
     json_object_set_new(o, "status", json_string(overall));
+    json_object_set_new(o, "store", tiers);
     json_object_set_new(o, "routes", routes);
     reply_json(req, strcmp(overall, "down") == 0 ? 503 : 200, o);
 }

@@ -70,10 +70,12 @@ hf_err hf_store_open(const char *url, const struct hf_store_options *opts, struc
         }
         return hf__store_sqlite_open(url + 7, opts, out, errbuf, errlen);
     }
+    if (strncmp(url, "memcached://", 12) == 0)
+        return hf__store_memcached_open(url, opts, out, errbuf, errlen);
     if (has_unknown_scheme(url)) {
         hf__store_errf(errbuf, errlen,
-                       "unsupported cache store URL \"%.200s\" (use memory:, sqlite:PATH or a "
-                       "path)",
+                       "unsupported cache store URL \"%.200s\" (use memory:, sqlite:PATH, a "
+                       "path or memcached://HOST:PORT)",
                        url);
         return HF_CONFIG;
     }
@@ -369,4 +371,14 @@ hf_err hf__store_tiered(struct hf_store *front, struct hf_store *back, struct hf
     t->back = back;
     *out = &t->base;
     return HF_OK;
+}
+
+bool hf__store_up(struct hf_store *s)
+{
+    return s == NULL || s->ops->up == NULL || s->ops->up(s);
+}
+
+uint64_t hf__store_errors(struct hf_store *s)
+{
+    return s == NULL || s->ops->errors == NULL ? 0 : s->ops->errors(s);
 }

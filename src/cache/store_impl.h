@@ -8,6 +8,9 @@
 #ifndef HF_CACHE_STORE_IMPL_H
 #define HF_CACHE_STORE_IMPL_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include <holdfast/store.h>
 
 #define HF_STORE_MAGIC 0x68667374u /* "hfst" */
@@ -43,6 +46,10 @@ struct hf_store_ops {
     hf_err (*kv_put)(struct hf_store *s, const char *key, const char *value);
     /* Flush, release everything and free s. */
     void (*close)(struct hf_store *s);
+    /* Optional, for shared stores: reachable now?  Failed operations so far.
+     * NULL: always up, never failed (hf__store_up, hf__store_errors). */
+    bool (*up)(struct hf_store *s);
+    uint64_t (*errors)(struct hf_store *s);
 };
 
 struct hf_store {
@@ -60,6 +67,19 @@ hf_err hf__store_memory_open(const struct hf_store_options *opts, struct hf_stor
 /* Open a SQLite store on path (store_sqlite.c).  opts may be NULL. */
 hf_err hf__store_sqlite_open(const char *path, const struct hf_store_options *opts,
                              struct hf_store **out, char *errbuf, size_t errlen);
+
+/* Open a Memcached store (store_memcached.c): url is "memcached://HOST[:PORT]".
+ * A shared cache tier only.  opts may be NULL. */
+hf_err hf__store_memcached_open(const char *url, const struct hf_store_options *opts,
+                                struct hf_store **out, char *errbuf, size_t errlen);
+
+/*
+ * Whether a shared store (redis, memcached) is reachable now, and how many
+ * operations on it have failed; a store that is neither answers true, 0.
+ * For /health and the holdfast_store_* metrics.
+ */
+bool hf__store_up(struct hf_store *s);
+uint64_t hf__store_errors(struct hf_store *s);
 
 /*
  * Create the missing parent directories of path (mode 0700: a cache holds

@@ -38,6 +38,7 @@ static const char *check_route_name(const char *s);
 static const char *check_prefix(const char *s);
 static const char *check_url(const char *s);
 static const char *check_schedule(const char *s);
+static const char *check_memcached(const char *s);
 static const char *check_refresh_key(const char *s);
 
 /* The jitter choices are stored by index: keep them in enum hf_jitter order. */
@@ -84,6 +85,21 @@ const struct hf__key hf__keys[] = {
      .min = 0, CFG(keep_ms),
      .help = "Delete copies stored longer ago than this, whatever the routes' stale_for. "
              "0 or forever: keep them until max_size evicts them."},
+
+    {.path = "store.memcached", .type = HF_KT_STRING, .flags = HF_KF_OFF | HF_KF_MEMCACHED,
+     .def_doc = "none", .min = 1, .max = 2048, .check = check_memcached,
+     .syntax = "HOST:PORT[,HOST:PORT...]", .example = "127.0.0.1:11211", CFG(store_memcached),
+     .help = "Memcached servers every instance of a fleet shares as a cache tier between "
+             "memory and the file: copies only; rate limits, quotas and in-flight fetches "
+             "stay per instance. When it is unreachable the instances serve from memory and "
+             "the file and reconnect by themselves."},
+
+    {.path = "fleet", .type = HF_KT_SECTION,
+     .help = "Several holdfast instances sharing one store."},
+    {.path = "fleet.size", .type = HF_KT_INT, .def = "1", .min = 1, .max = 1000,
+     CFG(fleet_size),
+     .help = "How many instances share the store. Reserved for limits shared through Redis "
+             "(to come): while that is unreachable each will enforce rate / size."},
 
     {.path = "log", .type = HF_KT_SECTION, .help = "Logs: one line per event, on stderr."},
     {.path = "log.level", .type = HF_KT_ENUM, .def = "info", .choices = "debug|info|warn|error|off",
@@ -370,6 +386,25 @@ static const char *check_url(const char *s)
         return "the URL must not contain spaces";
     if (strchr(s, '#') != NULL)
         return "the URL must not have a #fragment";
+    return NULL;
+}
+
+static const char *check_memcached(const char *s)
+{
+    for (const char *p = s; *p != '\0';) {
+        size_t n = strcspn(p, ",");
+        char one[300];
+        if (n == 0 || n >= sizeof one)
+            return "expected HOST:PORT[,HOST:PORT...]";
+        memcpy(one, p, n);
+        one[n] = '\0';
+        if (strchr(one, ':') == NULL)
+            return "expected HOST:PORT (the port too: 11211)";
+        const char *why = check_hostport(one);
+        if (why != NULL)
+            return why;
+        p += n + (p[n] == ',');
+    }
     return NULL;
 }
 
@@ -669,6 +704,10 @@ static hf_err set_string(const struct hf__key *k, const char **field, const char
         }
     }
     const char *problem = k->check != NULL ? k->check(text) : NULL;
+    if (problem != NULL && (k->flags & HF_KF_SECRET)) {
+        snprintf(why, whylen, "invalid value: %s", problem);
+        return HF_CONFIG;
+    }
     if (problem != NULL) {
         char v[64];
         snprintf(why, whylen, "invalid value \"%s\": %s", shown(text, v, sizeof v), problem);
@@ -676,6 +715,23 @@ static hf_err set_string(const struct hf__key *k, const char **field, const char
     }
     if (k->flags & HF_KF_STORE)
         return set_store(field, text, a, dir);
+    if (k->flags & (HF_KF_REDIS | HF_KF_MEMCACHED)) {
+        /* the store's own URL forms */
+        bool unix_sock = (k->flags & HF_KF_REDIS) && strncmp(text, "unix://", 7) == 0;
+        const char *pre = (k->flags & HF_KF_MEMCACHED) ? "memcached://" : unix_sock ? "redis+" : "";
+        size_t pl = strlen(pre);
+        if (a == NULL) { /* the table's own values (examples): kept as written */
+            *field = text;
+            return HF_OK;
+        }
+        char *u = hf__arena_alloc(a, pl + len + 1);
+        if (u == NULL)
+            return HF_ENOMEM;
+        memcpy(u, pre, pl);
+        memcpy(u + pl, text, len + 1);
+        *field = u;
+        return HF_OK;
+    }
     const char *s = a != NULL ? hf__arena_strndup(a, text, len) : text;
     if (s == NULL)
         return HF_ENOMEM;

@@ -243,28 +243,52 @@ out:
     return err;
 }
 
-static hf_err open_store(const struct hf_config *cfg, struct hf_store **out,
-                         struct hf_store **front, char *errbuf, size_t errlen)
+/*
+ * The store: memory in front, then the fleet's shared tier (Memcached)
+ * when configured, then the file when configured.  A read goes
+ * down the tiers and a hit is copied into memory; a write goes to every
+ * tier.  The shared tier and the file are noted in e for /health and the
+ * store metrics.
+ */
+static hf_err open_store(const struct hf_config *cfg, struct hf_engine *e, char *errbuf,
+                         size_t errlen)
 {
-    struct hf_store *mem = NULL, *disk = NULL;
+    struct hf_store *mem = NULL, *shared = NULL, *disk = NULL, *back = NULL;
     struct hf_store_options mo = {.max_bytes = cfg->memory_bytes, .keep_ms = cfg->keep_ms};
+    struct hf_store_options so = {.max_bytes = cfg->max_size_bytes, .keep_ms = cfg->keep_ms};
+    const char *shared_url = cfg->store_memcached;
+    bool file = cfg->store != NULL && strcmp(cfg->store, "memory:") != 0;
     hf_err err = hf_store_open("memory:", &mo, &mem, errbuf, errlen);
     if (err)
         return err;
-    if (cfg->store == NULL || strcmp(cfg->store, "memory:") == 0) {
-        *out = mem;
+    if (!file && shared_url == NULL) {
+        e->store = mem;
         return HF_OK;
     }
-    struct hf_store_options so = {.max_bytes = cfg->max_size_bytes, .keep_ms = cfg->keep_ms};
-    err = hf_store_open(cfg->store, &so, &disk, errbuf, errlen);
-    if (!err)
-        err = hf__store_tiered(mem, disk, out);
-    if (!err)
-        *front = mem; /* owned by the tiered store */
-    if (err) {
-        hf_store_close(&disk);
-        hf_store_close(&mem);
+    if (shared_url != NULL && (err = hf_store_open(shared_url, &so, &shared, errbuf, errlen)))
+        goto out;
+    if (file && (err = hf_store_open(cfg->store, &so, &disk, errbuf, errlen)))
+        goto out;
+    e->shared = shared;
+    e->shared_redis = false; /* Memcached: the only shared tier so far */
+    e->disk = disk;
+    back = shared != NULL ? shared : disk;
+    if (shared != NULL && disk != NULL) {
+        if ((err = hf__store_tiered(shared, disk, &back)))
+            goto out;
+        shared = disk = NULL; /* owned by back */
     }
+    if ((err = hf__store_tiered(mem, back, &e->store)))
+        goto out;
+    e->mem = mem; /* owned by the tiered store, like the rest */
+    return HF_OK;
+out:
+    e->shared = e->disk = NULL;
+    if (back != NULL && back != shared && back != disk)
+        hf_store_close(&back);
+    hf_store_close(&shared);
+    hf_store_close(&disk);
+    hf_store_close(&mem);
     return err;
 }
 
@@ -398,11 +422,15 @@ static hf_err engine_build(const struct hf_config *cfg, struct hf_engine *prev,
         e->inflight = prev->inflight;
         e->persistent = prev->persistent;
         e->mem = prev->mem;
+        e->shared = prev->shared;
+        e->shared_redis = prev->shared_redis;
+        e->disk = prev->disk;
         e->reader = prev->reader;
         e->borrowed = true;
     } else {
-        e->persistent = cfg->store != NULL && strcmp(cfg->store, "memory:") != 0;
-        if ((err = open_store(cfg, &e->store, &e->mem, errbuf, errlen)))
+        e->persistent = (cfg->store != NULL && strcmp(cfg->store, "memory:") != 0) ||
+                        cfg->store_memcached != NULL;
+        if ((err = open_store(cfg, e, errbuf, errlen)))
             goto out;
         if (e->mem != NULL && (err = hf_reader_create(e->store, &e->reader)))
             goto out;

@@ -94,6 +94,9 @@ struct hf_engine {
     bool borrowed;                /* store and inflight belong to an earlier generation */
     bool persistent;              /* the store has a file behind its memory tier */
     struct hf_store *mem;         /* that memory tier (part of store), or NULL */
+    struct hf_store *shared;      /* the fleet's Redis or Memcached tier (part of store), or NULL */
+    struct hf_store *disk;        /* the SQLite tier (part of store), or NULL */
+    bool shared_redis;            /* shared is Redis (else Memcached) */
     struct hf_reader *reader;     /* reads the file for persistent loops, or NULL */
     /* Where store work that waits goes (a SQLite prefix delete waits for
      * the writer thread): the proxy's janitor thread, so no worker loop

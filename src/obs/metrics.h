@@ -75,7 +75,11 @@
     X(REFRESH_LAST_SUCCESS, "holdfast_refresh_last_success_timestamp_seconds", GAUGE, ROUTE, NONE, \
       NONE, "Unix time at which the route's last refresh run with result ok ended; 0: never.")     \
     X(REFRESH_DURATION, "holdfast_refresh_duration_seconds", HISTOGRAM, ROUTE, NONE, RUN,          \
-      "Time a refresh run took, from its first key to its last.")
+      "Time a refresh run took, from its first key to its last.")                                  \
+    X(STORE_UP, "holdfast_store_up", GAUGE, TIER, NONE, NONE,                                      \
+      "1 while the cache tier answers, 0 while it is unreachable (served around it).")             \
+    X(STORE_ERRORS_TOTAL, "holdfast_store_errors_total", COUNTER, TIER, NONE, NONE,                \
+      "Operations on the cache tier that failed (connection lost, timeouts, bad replies).")
 
 /*
  * Label value tables: X(ID, "value", "meaning").  Values are part of the

@@ -382,6 +382,25 @@ static void test_store_path(void **state)
     hf_config_file_free(&f);
 }
 
+/* The fleet's shared tier: the store URL the store opens, and the fleet's size. */
+static void test_store_shared(void **state)
+{
+    (void)state;
+    struct hf_config_file *f = parse_ok("fleet: { size: 3 }\n" ROUTE);
+    assert_int_equal(hf_config_file_config(f)->fleet_size, 3);
+    assert_null(hf_config_file_config(f)->store_memcached);
+    hf_config_file_free(&f);
+
+    f = parse_ok("store: { memcached: \"127.0.0.1:11211,10.0.0.6:11211\" }\n" ROUTE);
+    assert_string_equal(hf_config_file_config(f)->store_memcached,
+                        "memcached://127.0.0.1:11211,10.0.0.6:11211");
+    hf_config_file_free(&f);
+
+    expect_error("store: { memcached: \"127.0.0.1\" }\n" ROUTE,
+                 "holdfast.yaml:1:22: store.memcached: invalid value \"127.0.0.1\": expected "
+                 "HOST:PORT (the port too: 11211)");
+}
+
 /* ---- errors: exact text, exact positions ---- */
 
 static void test_error_values(void **state)
@@ -983,6 +1002,7 @@ int main(void)
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_env),
         cmocka_unit_test(test_store_path),
+        cmocka_unit_test(test_store_shared),
         cmocka_unit_test(test_error_values),
         cmocka_unit_test(test_error_routes),
         cmocka_unit_test(test_error_structure),

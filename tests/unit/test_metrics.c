@@ -39,6 +39,8 @@ static void assert_text(const char *actual, const char *expected)
 {
     if (strcmp(actual, expected) == 0)
         return;
+    if (getenv("HF_TEST_DUMP") != NULL)
+        fputs(actual, stderr);
     size_t line = 1, i = 0, bol = 0;
     while (actual[i] != '\0' && actual[i] == expected[i]) {
         if (actual[i] == '\n') {
@@ -101,6 +103,8 @@ static void test_render_exact(void **state)
     hf_metric_observe_us(m, HF_M_REQUEST_DURATION, 0, HF_CACHE_HIT, 250);
     hf_metric_observe_us(m, HF_M_REQUEST_DURATION, 0, HF_CACHE_HIT, 1500);
     hf_metric_observe_us(m, HF_M_UPSTREAM_DURATION, 1, 0, 7000000);
+    hf_metric_set(m, HF_M_STORE_UP, HF_TIER_MEMORY, 0, 1);
+    hf_metric_add(m, HF_M_STORE_ERRORS_TOTAL, HF_TIER_SQLITE, 0, 2);
     hf_metric_inc(m, HF_M_STALE_SERVED_TOTAL, 0, HF_STALE_REASON_BACKGROUND);
     hf_metric_inc(m, HF_M_REFRESH_RUNS_TOTAL, 0, HF_RUN_DEGRADED);
     hf_metric_inc(m, HF_M_REFRESH_KEYS_TOTAL, 1, HF_KEY_STALE);
@@ -482,7 +486,17 @@ static void test_render_exact(void **state)
         "holdfast_refresh_duration_seconds_bucket{route=\"weather\",le=\"3600\"} 0\n"
         "holdfast_refresh_duration_seconds_bucket{route=\"weather\",le=\"+Inf\"} 0\n"
         "holdfast_refresh_duration_seconds_sum{route=\"weather\"} 0\n"
-        "holdfast_refresh_duration_seconds_count{route=\"weather\"} 0\n";
+        "holdfast_refresh_duration_seconds_count{route=\"weather\"} 0\n"
+        "# HELP holdfast_store_up 1 while the cache tier answers, 0 while it is unreachable "
+        "(served around it).\n"
+        "# TYPE holdfast_store_up gauge\n"
+        "holdfast_store_up{tier=\"memory\"} 1\n"
+        "holdfast_store_up{tier=\"sqlite\"} 0\n"
+        "# HELP holdfast_store_errors_total Operations on the cache tier that failed (connection "
+        "lost, timeouts, bad replies).\n"
+        "# TYPE holdfast_store_errors_total counter\n"
+        "holdfast_store_errors_total{tier=\"memory\"} 0\n"
+        "holdfast_store_errors_total{tier=\"sqlite\"} 2\n";
     char *text = render(m);
     assert_text(text, expected);
     free(text);
