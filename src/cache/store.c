@@ -231,7 +231,8 @@ static hf_err tiered_get(struct hf_store *s, const char *key, int64_t now_ms,
 {
     struct tiered *t = (struct tiered *)s;
     hf_err err = t->front->ops->get(t->front, key, now_ms, mode, out);
-    if (err != HF_NOT_FOUND)
+    /* A front tier that failed (a shared one away) is gone around. */
+    if (err != HF_NOT_FOUND && err != HF_STORE)
         return err;
     uint64_t gen = __atomic_load_n(&t->gen, __ATOMIC_ACQUIRE);
     err = t->back->ops->get(t->back, key, now_ms, mode, out);
@@ -249,10 +250,12 @@ static hf_err tiered_put(struct hf_store *s, struct hf_entry *e)
     struct tiered *t = (struct tiered *)s;
     hf_err eb = t->back->ops->put(t->back, e);
     hf_err ef = t->front->ops->put(t->front, e);
-    if (eb != HF_OK)
-        return eb;
-    /* An entry too large for the front tier alone is still stored. */
-    return ef == HF_BODY_TOO_LARGE ? HF_OK : ef;
+    /* Stored where a tier could take it: an entry too large for the front
+     * alone, or a shared tier that is away (it says so itself: store_down
+     * and its error count), does not fail the put. */
+    if (eb == HF_OK)
+        return ef == HF_BODY_TOO_LARGE || ef == HF_STORE ? HF_OK : ef;
+    return eb == HF_STORE && ef == HF_OK ? HF_OK : eb;
 }
 
 static hf_err tiered_promote(struct hf_store *s, struct hf_entry *e)
@@ -308,8 +311,9 @@ static hf_err tiered_kv_get(struct hf_store *s, const char *key, char *buf, size
 {
     struct tiered *t = (struct tiered *)s;
     hf_err err = t->front->ops->kv_get(t->front, key, buf, len);
-    if (err != HF_NOT_FOUND)
+    if (err != HF_NOT_FOUND && err != HF_STORE)
         return err;
+    buf[0] = '\0';
     return t->back->ops->kv_get(t->back, key, buf, len);
 }
 

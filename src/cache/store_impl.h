@@ -104,6 +104,9 @@ hf_err hf__store_tiered(struct hf_store *front, struct hf_store *back, struct hf
  * writer's queue full is dropped (with a warning) at once instead of
  * waiting up to 100 ms for room.  The memory tier still holds the copy. */
 void hf__store_never_wait_on_this_thread(void);
+/* Whether this thread may wait for room in a store's write queue (it did
+ * not call hf__store_never_wait_on_this_thread). */
+bool hf__store_thread_may_wait(void);
 
 /* SipHash-1-3 of data under the key (k0, k1) (siphash.c). */
 uint64_t hf__siphash13(uint64_t k0, uint64_t k1, const void *data, size_t len);

@@ -997,12 +997,11 @@ static memcached_return_t fetch(memcached_st *mc, const char *value_name, const 
 /* The queue                                                          */
 /* ------------------------------------------------------------------ */
 
-/* Thread-local "never wait" is the SQLite store's (hf__store_never_wait_on_
- * this_thread) and not readable from here yet: until store_impl.h offers
- * it, no thread waits for room in a full queue. */
+/* A thread that called hf__store_never_wait_on_this_thread() (an event
+ * loop) never waits for room in a full queue: its put is dropped. */
 static bool caller_may_wait(void)
 {
-    return false;
+    return hf__store_thread_may_wait();
 }
 
 static bool admissible(const struct mc_store *s, const struct mop *op)

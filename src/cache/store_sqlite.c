@@ -96,8 +96,7 @@ static const char schema_sql[] =
     " checksum INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS entries_stale_until ON entries(stale_until);"
     "CREATE INDEX IF NOT EXISTS entries_stored_at ON entries(stored_at);"
-    "CREATE INDEX IF NOT EXISTS entries_used_at ON entries(used_at);"
-    KV_SCHEMA_SQL;
+    "CREATE INDEX IF NOT EXISTS entries_used_at ON entries(used_at);" KV_SCHEMA_SQL;
 
 #define SELECT_COLUMNS                                                                             \
     "SELECT route, status, headers, body, stored_at, fresh_until, stale_until, etag,"              \
@@ -626,6 +625,11 @@ static void free_op(struct wop *op)
  * QUEUE_WAIT_MS); touches pass 0 and are dropped silently. */
 /* Set on event-loop threads: they never wait for room in the queue. */
 static _Thread_local bool thread_never_waits;
+
+bool hf__store_thread_may_wait(void)
+{
+    return !thread_never_waits;
+}
 
 void hf__store_never_wait_on_this_thread(void)
 {
