@@ -704,10 +704,6 @@ static hf_err set_string(const struct hf__key *k, const char **field, const char
         }
     }
     const char *problem = k->check != NULL ? k->check(text) : NULL;
-    if (problem != NULL && (k->flags & HF_KF_SECRET)) {
-        snprintf(why, whylen, "invalid value: %s", problem);
-        return HF_CONFIG;
-    }
     if (problem != NULL) {
         char v[64];
         snprintf(why, whylen, "invalid value \"%s\": %s", shown(text, v, sizeof v), problem);
@@ -715,10 +711,9 @@ static hf_err set_string(const struct hf__key *k, const char **field, const char
     }
     if (k->flags & HF_KF_STORE)
         return set_store(field, text, a, dir);
-    if (k->flags & (HF_KF_REDIS | HF_KF_MEMCACHED)) {
-        /* the store's own URL forms */
-        bool unix_sock = (k->flags & HF_KF_REDIS) && strncmp(text, "unix://", 7) == 0;
-        const char *pre = (k->flags & HF_KF_MEMCACHED) ? "memcached://" : unix_sock ? "redis+" : "";
+    if (k->flags & HF_KF_MEMCACHED) {
+        /* the store's own URL form */
+        const char *pre = "memcached://";
         size_t pl = strlen(pre);
         if (a == NULL) { /* the table's own values (examples): kept as written */
             *field = text;

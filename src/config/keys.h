@@ -38,15 +38,13 @@ enum hf__kscope {
     HF_KS_ROUTE,  /* field of struct hf_route_config */
 };
 
-#define HF_KF_REQUIRED 0x01u /* must be present (strings and routes only) */
-#define HF_KF_FOREVER 0x02u  /* duration: "forever" allowed (HF_FOREVER) */
-#define HF_KF_AUTO 0x04u     /* duration: "auto" allowed, stored as -1 */
-#define HF_KF_INDEX 0x08u    /* enum: store the choice's index (an enum field) */
-#define HF_KF_STORE 0x10u    /* string: a store path -> "sqlite:PATH"; "none" -> NULL */
-#define HF_KF_OFF 0x20u      /* example config: show the key commented out */
-#define HF_KF_REDIS 0x40u    /* string: a Redis address -> a store URL (unix:// -> redis+unix://) */
+#define HF_KF_REQUIRED 0x01u  /* must be present (strings and routes only) */
+#define HF_KF_FOREVER 0x02u   /* duration: "forever" allowed (HF_FOREVER) */
+#define HF_KF_AUTO 0x04u      /* duration: "auto" allowed, stored as -1 */
+#define HF_KF_INDEX 0x08u     /* enum: store the choice's index (an enum field) */
+#define HF_KF_STORE 0x10u     /* string: a store path -> "sqlite:PATH"; "none" -> NULL */
+#define HF_KF_OFF 0x20u       /* example config: show the key commented out */
 #define HF_KF_MEMCACHED 0x80u /* string: HOST:PORT,... -> "memcached://HOST:PORT,..." */
-#define HF_KF_SECRET 0x100u   /* string: may hold a password: never shown in a message */
 
 struct hf__key {
     const char *path; /* "routes[].retry.attempts" */
