@@ -92,9 +92,11 @@
 #define POOL_WAIT_MS 500
 
 /*
- * The write queue.  When it is full a put is dropped with a warning: the
- * memory tier still holds the copy.  An entry larger than the byte bound
- * on its own is admitted into an empty queue.
+ * The write queue.  When it is full a put waits up to QUEUE_WAIT_MS for
+ * room (not on a thread that called hf__store_never_wait_on_this_thread:
+ * an event loop) and is then dropped with a warning: the memory tier still
+ * holds the copy.  An entry larger than the byte bound on its own is
+ * admitted into an empty queue.
  */
 #define QUEUE_MAX_OPS 4096
 #define QUEUE_MAX_BYTES ((size_t)64 << 20)
@@ -754,11 +756,29 @@ static void owe_locked(struct rs_store *s, const char *name, bool prefix)
     s->nowed++;
 }
 
-static void owe(struct rs_store *s, const char *name, bool prefix)
+/*
+ * Owe debt (if any) to a store that saw a failure: called before
+ * mark_down, so whichever probe brings the store up again pays it.
+ */
+static void owe(struct rs_store *s, const struct owed *debt)
+{
+    if (debt == NULL)
+        return;
+    pthread_mutex_lock(&s->mu);
+    owe_locked(s, debt->name, debt->prefix);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Owe debt if the store is down, in one step with finding it so (a probe
+ * marks it up under the same lock); false if it is up after all. */
+static bool owe_if_down(struct rs_store *s, const struct owed *debt)
 {
     pthread_mutex_lock(&s->mu);
-    owe_locked(s, name, prefix);
+    bool down = !s->up;
+    if (down && debt != NULL)
+        owe_locked(s, debt->name, debt->prefix);
     pthread_mutex_unlock(&s->mu);
+    return down;
 }
 
 /* An operation failed at once because the store is down. */
@@ -881,19 +901,23 @@ static void restore_sigpipe(struct conn *c)
 /*
  * A session on a pooled connection: HF_OK, or HF_STORE when the store is
  * down, no connection can be made (the store goes down) or none is free
- * within POOL_WAIT_MS.  Pair with conn_put.
+ * within POOL_WAIT_MS.  debt (a delete's, or NULL) is owed when the store
+ * is or goes down.  Pair with conn_put (after HF_OK only).
  */
-static hf_err conn_get(struct rs_store *s, struct conn *c)
+static hf_err conn_get(struct rs_store *s, struct conn *c, const struct owed *debt)
 {
     memset(c, 0, sizeof *c);
-    if (!is_up(s))
+    if (!is_up(s) && owe_if_down(s, debt))
         return fail_fast(s);
     int64_t deadline = deadline_after(POOL_WAIT_MS);
     pthread_mutex_lock(&s->pmu);
     for (;;) {
         if (!is_up(s)) {
             pthread_mutex_unlock(&s->pmu);
-            return fail_fast(s);
+            if (owe_if_down(s, debt))
+                return fail_fast(s);
+            pthread_mutex_lock(&s->pmu);
+            continue;
         }
         if (s->nidle > 0) {
             c->ctx = s->idle[--s->nidle];
@@ -927,6 +951,7 @@ static hf_err conn_get(struct rs_store *s, struct conn *c)
         pthread_cond_signal(&s->pfree);
         pthread_mutex_unlock(&s->pmu);
         count_error(s);
+        owe(s, debt);
         mark_down(s, why);
         return HF_STORE;
     }
@@ -982,10 +1007,11 @@ static hf_err conn_cmd(struct rs_store *s, struct conn *c, int argc, const char 
     }
 }
 
-/* A command failed on c: the store is down. */
-static hf_err conn_failed(struct rs_store *s, struct conn *c)
+/* A command failed on c: the store is down, and owes debt (or NULL). */
+static hf_err conn_failed(struct rs_store *s, struct conn *c, const struct owed *debt)
 {
     count_error(s);
+    owe(s, debt);
     mark_down(s, c->why);
     return HF_STORE;
 }
@@ -1100,16 +1126,6 @@ static hf_err scan_unlink(struct rs_store *s, struct conn *c, const char *prefix
 /* The queue                                                          */
 /* ------------------------------------------------------------------ */
 
-/*
- * Thread-local "never wait" is the SQLite store's (hf__store_never_wait_on_
- * this_thread) and not readable from here: until store_impl.h offers it,
- * no thread waits for room in a full queue, as an event loop must not.
- */
-static bool caller_may_wait(void)
-{
-    return false;
-}
-
 static bool admissible(const struct rs_store *s, const struct op *op)
 {
     return s->qcount == 0 || (s->qcount < QUEUE_MAX_OPS && s->qbytes + op->cost <= QUEUE_MAX_BYTES);
@@ -1155,7 +1171,7 @@ static hf_err enqueue(struct rs_store *s, struct op *op)
         free_op(op);
         return fail_fast(s);
     }
-    if (!admissible(s, op) && caller_may_wait()) {
+    if (!admissible(s, op) && hf__store_thread_may_wait()) {
         int64_t deadline = deadline_after(QUEUE_WAIT_MS);
         while (!admissible(s, op) && s->up && !wait_until(&s->room, &s->mu, deadline))
             ;
@@ -1232,13 +1248,16 @@ static bool flush_locked(struct rs_store *s)
     return s->done_seq >= target;
 }
 
-/* Drop every queued write (the store is down, or closing).  Called with
- * mu held, by the writer, between batches. */
+/* Drop every queued write (the store is down, or closing); a delete
+ * among them is owed unless closing.  Called with mu held, by the
+ * writer, between batches. */
 static void drop_queue_locked(struct rs_store *s, const char *event)
 {
     uint64_t n = 0;
     for (struct op *op = s->head, *next; op != NULL; op = next) {
         next = op->next;
+        if (op->kind == OP_DEL && !s->stop)
+            owe_locked(s, op->key, false);
         free_op(op);
         n++;
     }
@@ -1490,9 +1509,13 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&s->mu);
         write_batch(s, batch, n);
         pthread_mutex_lock(&s->mu);
-        /* Busy ops stay first in the queue: nobody else unlinks them. */
+        /* Busy ops stay first in the queue: nobody else unlinks them.  A
+         * delete in a batch that took the store down may not have been
+         * made: owed (no probe runs before this thread's next turn). */
         for (int i = 0; i < n; i++) {
             assert(s->head == batch[i]);
+            if (!s->up && batch[i]->kind == OP_DEL)
+                owe_locked(s, batch[i]->key, false);
             s->head = batch[i]->next;
             s->qcount--;
             s->qbytes -= batch[i]->cost;
@@ -1537,7 +1560,7 @@ static hf_err rs_get(struct hf_store *base, const char *key, int64_t now_ms,
     if (rkey == NULL)
         return HF_ENOMEM;
     struct conn c;
-    hf_err err = conn_get(s, &c);
+    hf_err err = conn_get(s, &c, NULL);
     if (err != HF_OK) {
         free(rkey);
         return err;
@@ -1546,7 +1569,7 @@ static hf_err rs_get(struct hf_store *base, const char *key, int64_t now_ms,
     size_t lens[2] = {3, klen};
     redisReply *r = NULL;
     if ((err = conn_cmd(s, &c, 2, argv, lens, &r)) != HF_OK)
-        err = conn_failed(s, &c);
+        err = conn_failed(s, &c, NULL);
     conn_put(s, &c);
     free(rkey);
     if (err != HF_OK)
@@ -1644,20 +1667,18 @@ static hf_err rs_del(struct hf_store *base, const char *key)
     char *rkey = join(KEY_PREFIX, KEY_PREFIX_LEN, key, &klen);
     if (rkey == NULL)
         return HF_ENOMEM;
+    const struct owed debt = {(char *)key, false};
     struct conn c;
-    hf_err err = conn_get(s, &c);
+    hf_err err = conn_get(s, &c, &debt);
     if (err != HF_OK) {
-        owe(s, key, false);
         free(rkey);
         return err;
     }
     const char *argv[2] = {"UNLINK", rkey};
     size_t lens[2] = {6, klen};
     redisReply *r = NULL;
-    if ((err = conn_cmd(s, &c, 2, argv, lens, &r)) != HF_OK) {
-        owe(s, key, false); /* before the store is down, so the probe sees it */
-        err = conn_failed(s, &c);
-    }
+    if ((err = conn_cmd(s, &c, 2, argv, lens, &r)) != HF_OK)
+        err = conn_failed(s, &c, &debt);
     conn_put(s, &c);
     free(rkey);
     if (err == HF_OK && r->type != REDIS_REPLY_INTEGER)
@@ -1690,29 +1711,23 @@ static hf_err rs_del_prefix(struct hf_store *base, const char *prefix, uint64_t 
     }
     pthread_mutex_unlock(&s->mu);
 
+    const struct owed debt = {(char *)prefix, true};
     struct conn c;
-    hf_err err = conn_get(s, &c);
-    if (err != HF_OK) {
-        owe(s, prefix, true);
+    hf_err err = conn_get(s, &c, &debt);
+    if (err != HF_OK)
         return err;
-    }
     redisReply *bad = NULL;
     err = scan_unlink(s, &c, prefix, removed, &bad);
-    if (err == HF_STORE && bad == NULL) {
-        owe(s, prefix, true);
-        err = conn_failed(s, &c);
-    }
+    if (err == HF_STORE && bad == NULL)
+        err = conn_failed(s, &c, &debt);
     conn_put(s, &c);
-    if (bad != NULL) {
-        if (bad->type == REDIS_REPLY_ERROR) {
-            err = reply_failed(s, "store_write_failed", bad);
-        } else {
-            owe(s, prefix, true);
-            count_error(s);
-            mark_down(s, "unexpected reply to SCAN or UNLINK");
-        }
-        freeReplyObject(bad);
+    if (bad != NULL && bad->type == REDIS_REPLY_ERROR) {
+        err = reply_failed(s, "store_write_failed", bad);
+    } else if (bad != NULL) { /* not Redis talking */
+        snprintf(c.why, sizeof c.why, "unexpected reply to SCAN or UNLINK");
+        err = conn_failed(s, &c, &debt);
     }
+    freeReplyObject(bad);
     return err;
 }
 
@@ -1759,7 +1774,7 @@ static hf_err rs_kv_get(struct hf_store *base, const char *key, char *buf, size_
     if (rkey == NULL)
         return HF_ENOMEM;
     struct conn c;
-    if ((err = conn_get(s, &c)) != HF_OK) {
+    if ((err = conn_get(s, &c, NULL)) != HF_OK) {
         free(rkey);
         return err;
     }
@@ -1767,7 +1782,7 @@ static hf_err rs_kv_get(struct hf_store *base, const char *key, char *buf, size_
     size_t lens[2] = {3, klen};
     redisReply *r = NULL;
     if ((err = conn_cmd(s, &c, 2, argv, lens, &r)) != HF_OK)
-        err = conn_failed(s, &c);
+        err = conn_failed(s, &c, NULL);
     conn_put(s, &c);
     free(rkey);
     if (err != HF_OK)
