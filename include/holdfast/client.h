@@ -106,6 +106,7 @@ struct hf_config {
     int64_t degraded_after_ms; /* alert when a route stays degraded this long; 0: never (5m) */
     /* A fleet of instances sharing one cache: a shared tier between the
      * memory tier and the file (see README, "Running several instances"). */
+    const char *store_redis;     /* "redis://..." or "redis+unix:///PATH"; NULL: none */
     const char *store_memcached; /* "memcached://HOST:PORT[,HOST:PORT]"; NULL: none */
     int fleet_size;              /* instances sharing the store, to split limits while
                                     Redis is unreachable (1) */

@@ -72,11 +72,15 @@ hf_err hf_store_open(const char *url, const struct hf_store_options *opts, struc
     }
     if (strncmp(url, "memcached://", 12) == 0)
         return hf__store_memcached_open(url, opts, out, errbuf, errlen);
+    if (strncmp(url, "redis://", 8) == 0 || strncmp(url, "redis+unix://", 13) == 0)
+        return hf__store_redis_open(url, opts, out, errbuf, errlen);
     if (has_unknown_scheme(url)) {
+        /* the scheme only: the rest may hold a password */
+        int n = (int)(strchr(url, ':') - url);
         hf__store_errf(errbuf, errlen,
-                       "unsupported cache store URL \"%.200s\" (use memory:, sqlite:PATH, a "
-                       "path or memcached://HOST:PORT)",
-                       url);
+                       "unsupported cache store URL scheme \"%.*s\" (use memory:, sqlite:PATH, "
+                       "a path, redis://HOST:PORT or memcached://HOST:PORT)",
+                       n > 40 ? 40 : n, url);
         return HF_CONFIG;
     }
     return hf__store_sqlite_open(url, opts, out, errbuf, errlen);

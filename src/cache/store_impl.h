@@ -73,6 +73,17 @@ hf_err hf__store_sqlite_open(const char *path, const struct hf_store_options *op
 hf_err hf__store_memcached_open(const char *url, const struct hf_store_options *opts,
                                 struct hf_store **out, char *errbuf, size_t errlen);
 
+/* Open a Redis store (store_redis.c): url is
+ * "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]" or
+ * "redis+unix:///PATH[?db=N][&user=U][&password=P]".  A shared cache tier;
+ * opening while Redis is away succeeds (the store starts down).  Messages
+ * never repeat the password.  opts may be NULL. */
+hf_err hf__store_redis_open(const char *url, const struct hf_store_options *opts,
+                            struct hf_store **out, char *errbuf, size_t errlen);
+/* What is wrong with a Redis URL (a static message that never repeats the
+ * URL), or NULL when hf__store_redis_open would accept it. */
+const char *hf__store_redis_url_problem(const char *url);
+
 /*
  * Whether a shared store (redis, memcached) is reachable now, and how many
  * operations on it have failed; a store that is neither answers true, 0.

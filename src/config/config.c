@@ -876,6 +876,10 @@ static hf_err parse(struct ctx *c, const char *text, size_t len)
         return err;
     if (seen[key_index("routes")] == NULL)
         return fail(c, root, "routes", "required key is missing (at least one route)");
+    if (c->cfg->store_redis != NULL && c->cfg->store_memcached != NULL)
+        return fail(c, seen_value(seen, "store.memcached"), "store.memcached",
+                    "store.redis is set too: a fleet shares one of them (Redis also shares the "
+                    "limits, fetches and refresh schedule; Memcached only copies)");
     if (c->cfg->store == NULL)
         c->cfg->store = "memory:";
     return HF_OK;

@@ -13,6 +13,7 @@
 #include <holdfast/client.h>
 #include <holdfast/config.h>
 
+#include "cache/store_impl.h"
 #include "core/schedule.h"
 #include "core/units.h"
 #include "http/target.h"
@@ -39,6 +40,7 @@ static const char *check_prefix(const char *s);
 static const char *check_url(const char *s);
 static const char *check_schedule(const char *s);
 static const char *check_memcached(const char *s);
+static const char *check_redis(const char *s);
 static const char *check_refresh_key(const char *s);
 
 /* The jitter choices are stored by index: keep them in enum hf_jitter order. */
@@ -85,6 +87,17 @@ const struct hf__key hf__keys[] = {
      .min = 0, CFG(keep_ms),
      .help = "Delete copies stored longer ago than this, whatever the routes' stale_for. "
              "0 or forever: keep them until max_size evicts them."},
+
+    {.path = "store.redis", .type = HF_KT_STRING,
+     .flags = HF_KF_OFF | HF_KF_REDIS | HF_KF_SECRET, .def_doc = "none", .min = 1, .max = 2048,
+     .check = check_redis, .syntax = "redis://[:PASSWORD@]HOST[:PORT][/DB]|unix:///PATH",
+     .example = "redis://127.0.0.1:6379/0", CFG(store_redis),
+     .help = "The Redis every instance of a fleet shares: a cache tier between memory and "
+             "the file, and the fleet's rate limits, quotas, in-flight fetches, refresh "
+             "schedule and purges. Put the password in the environment "
+             "(redis://:${REDIS_PASSWORD}@HOST:6379/0); holdfast never prints it. When Redis "
+             "is unreachable the instances serve from memory and the file, split the limits "
+             "by fleet.size and reconnect by themselves."},
 
     {.path = "store.memcached", .type = HF_KT_STRING, .flags = HF_KF_OFF | HF_KF_MEMCACHED,
      .def_doc = "none", .min = 1, .max = 2048, .check = check_memcached,
@@ -408,6 +421,18 @@ static const char *check_memcached(const char *s)
     return NULL;
 }
 
+/* A Redis URL, checked by the store's own parser; the problem never
+ * repeats the URL (it may hold a password). */
+static const char *check_redis(const char *s)
+{
+    if (strncmp(s, "unix://", 7) == 0) {
+        static _Thread_local char conv[2100];
+        snprintf(conv, sizeof conv, "redis+%s", s);
+        return hf__store_redis_url_problem(conv);
+    }
+    return hf__store_redis_url_problem(s);
+}
+
 /* A refresh schedule: the parser's own words for what is wrong.  The
  * message lives in a thread-local buffer, valid until the next call. */
 static const char *check_schedule(const char *s)
@@ -704,6 +729,10 @@ static hf_err set_string(const struct hf__key *k, const char **field, const char
         }
     }
     const char *problem = k->check != NULL ? k->check(text) : NULL;
+    if (problem != NULL && (k->flags & HF_KF_SECRET)) {
+        snprintf(why, whylen, "invalid value: %s", problem);
+        return HF_CONFIG;
+    }
     if (problem != NULL) {
         char v[64];
         snprintf(why, whylen, "invalid value \"%s\": %s", shown(text, v, sizeof v), problem);
@@ -711,9 +740,10 @@ static hf_err set_string(const struct hf__key *k, const char **field, const char
     }
     if (k->flags & HF_KF_STORE)
         return set_store(field, text, a, dir);
-    if (k->flags & HF_KF_MEMCACHED) {
-        /* the store's own URL form */
-        const char *pre = "memcached://";
+    if (k->flags & (HF_KF_REDIS | HF_KF_MEMCACHED)) {
+        /* the store's own URL forms */
+        bool unix_sock = (k->flags & HF_KF_REDIS) && strncmp(text, "unix://", 7) == 0;
+        const char *pre = (k->flags & HF_KF_MEMCACHED) ? "memcached://" : unix_sock ? "redis+" : "";
         size_t pl = strlen(pre);
         if (a == NULL) { /* the table's own values (examples): kept as written */
             *field = text;

@@ -44,7 +44,9 @@ enum hf__kscope {
 #define HF_KF_INDEX 0x08u     /* enum: store the choice's index (an enum field) */
 #define HF_KF_STORE 0x10u     /* string: a store path -> "sqlite:PATH"; "none" -> NULL */
 #define HF_KF_OFF 0x20u       /* example config: show the key commented out */
+#define HF_KF_REDIS 0x40u     /* string: a Redis URL; unix:///PATH -> redis+unix:///PATH */
 #define HF_KF_MEMCACHED 0x80u /* string: HOST:PORT,... -> "memcached://HOST:PORT,..." */
+#define HF_KF_SECRET 0x100u   /* string: may hold a password: never shown in a message */
 
 struct hf__key {
     const char *path; /* "routes[].retry.attempts" */

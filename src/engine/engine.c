@@ -244,7 +244,7 @@ out:
 }
 
 /*
- * The store: memory in front, then the fleet's shared tier (Memcached)
+ * The store: memory in front, then the fleet's shared tier (Redis or Memcached)
  * when configured, then the file when configured.  A read goes
  * down the tiers and a hit is copied into memory; a write goes to every
  * tier.  The shared tier and the file are noted in e for /health and the
@@ -256,7 +256,7 @@ static hf_err open_store(const struct hf_config *cfg, struct hf_engine *e, char 
     struct hf_store *mem = NULL, *shared = NULL, *disk = NULL, *back = NULL;
     struct hf_store_options mo = {.max_bytes = cfg->memory_bytes, .keep_ms = cfg->keep_ms};
     struct hf_store_options so = {.max_bytes = cfg->max_size_bytes, .keep_ms = cfg->keep_ms};
-    const char *shared_url = cfg->store_memcached;
+    const char *shared_url = cfg->store_redis != NULL ? cfg->store_redis : cfg->store_memcached;
     bool file = cfg->store != NULL && strcmp(cfg->store, "memory:") != 0;
     hf_err err = hf_store_open("memory:", &mo, &mem, errbuf, errlen);
     if (err)
@@ -270,7 +270,7 @@ static hf_err open_store(const struct hf_config *cfg, struct hf_engine *e, char 
     if (file && (err = hf_store_open(cfg->store, &so, &disk, errbuf, errlen)))
         goto out;
     e->shared = shared;
-    e->shared_redis = false; /* Memcached: the only shared tier so far */
+    e->shared_redis = cfg->store_redis != NULL;
     e->disk = disk;
     back = shared != NULL ? shared : disk;
     if (shared != NULL && disk != NULL) {
@@ -429,7 +429,7 @@ static hf_err engine_build(const struct hf_config *cfg, struct hf_engine *prev,
         e->borrowed = true;
     } else {
         e->persistent = (cfg->store != NULL && strcmp(cfg->store, "memory:") != 0) ||
-                        cfg->store_memcached != NULL;
+                        cfg->store_redis != NULL || cfg->store_memcached != NULL;
         if ((err = open_store(cfg, e, errbuf, errlen)))
             goto out;
         if (e->mem != NULL && (err = hf_reader_create(e->store, &e->reader)))

@@ -399,6 +399,25 @@ static void test_store_shared(void **state)
     expect_error("store: { memcached: \"127.0.0.1\" }\n" ROUTE,
                  "holdfast.yaml:1:22: store.memcached: invalid value \"127.0.0.1\": expected "
                  "HOST:PORT (the port too: 11211)");
+
+    f = parse_ok("store: { redis: \"redis://:pw@10.0.0.5:6380/2\" }\n" ROUTE);
+    assert_string_equal(hf_config_file_config(f)->store_redis, "redis://:pw@10.0.0.5:6380/2");
+    hf_config_file_free(&f);
+    f = parse_ok("store: { redis: \"unix:///run/redis.sock?db=1\" }\n" ROUTE);
+    assert_string_equal(hf_config_file_config(f)->store_redis,
+                        "redis+unix:///run/redis.sock?db=1");
+    hf_config_file_free(&f);
+    /* a bad URL is explained without repeating it: it may hold a password */
+    expect_error("store: { redis: \"redis://:sekrit@host:70000\" }\n" ROUTE,
+                 "holdfast.yaml:1:18: store.redis: invalid value: the port is not a number "
+                 "from 1 to 65535");
+    expect_error("store: { redis: \"rediss://:sekrit@host\" }\n" ROUTE,
+                 "holdfast.yaml:1:18: store.redis: invalid value: expected "
+                 "redis://[:PASSWORD@]HOST[:PORT][/DB] or redis+unix:///PATH[?db=N]");
+    expect_error("store:\n  redis: redis://h:6379\n  memcached: h:11211\n" ROUTE,
+                 "holdfast.yaml:3:14: store.memcached: store.redis is set too: a fleet shares "
+                 "one of them (Redis also shares the limits, fetches and refresh schedule; "
+                 "Memcached only copies)");
 }
 
 /* ---- errors: exact text, exact positions ---- */
