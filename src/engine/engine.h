@@ -99,9 +99,10 @@ struct hf_engine {
     bool shared_redis;            /* shared is Redis (else Memcached) */
     struct hf_reader *reader;     /* reads the file for persistent loops, or NULL */
     /* Where store work that waits goes (a SQLite prefix delete waits for
-     * the writer thread): the proxy's janitor thread, so no worker loop
-     * blocks.  NULL: done inline (the library's calls block anyway). */
-    void (*defer_prefix_delete)(void *ctx, const char *prefix);
+     * the writer thread, a shared tier for the network): the proxy's
+     * janitor thread, so no worker loop blocks.  NULL: done inline (the
+     * library's calls block anyway).  prefix: every key starting with key. */
+    void (*defer_delete)(void *ctx, const char *key, bool prefix);
     void *defer_ctx;
 };
 

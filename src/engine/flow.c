@@ -574,18 +574,26 @@ static hf_err make_entry(struct hf_flow *f, int status, const char *headers, siz
  * Drop key's copy and every variant of it ("key\n<vary key>").  The copy
  * and the variant this request would read (variant, may be NULL) go at once
  * (a queued delete: nothing waits); the other variants through the
- * engine's deferred path when it has one.
+ * engine's deferred path when it has one.  With a shared tier (a network
+ * round trip) the memory tier's go at once and the rest is deferred too.
  */
 static void drop_key(struct hf_engine *e, const char *key, const char *variant)
 {
     char prefix[HF_CACHE_KEY_MAX + 1];
-    hf_store_delete(e->store, key);
+    bool defer = e->defer_delete != NULL && e->shared != NULL;
+    struct hf_store *now = defer ? e->mem : e->store;
+    hf_store_delete(now, key);
     if (variant != NULL)
-        hf_store_delete(e->store, variant);
+        hf_store_delete(now, variant);
+    if (defer) {
+        e->defer_delete(e->defer_ctx, key, false);
+        if (variant != NULL)
+            e->defer_delete(e->defer_ctx, variant, false);
+    }
     if ((size_t)snprintf(prefix, sizeof prefix, "%s\n", key) >= sizeof prefix)
         return;
-    if (e->defer_prefix_delete != NULL)
-        e->defer_prefix_delete(e->defer_ctx, prefix);
+    if (e->defer_delete != NULL)
+        e->defer_delete(e->defer_ctx, prefix, true);
     else
         hf_store_delete_prefix(e->store, prefix, NULL);
 }

@@ -55,20 +55,24 @@ struct server {
     pthread_mutex_t janitor_mu;
     pthread_cond_t janitor_cv;
     bool stopping;
-    char *deferred[MAX_DEFERRED]; /* prefixes to delete, guarded by janitor_mu */
+    char *deferred[MAX_DEFERRED]; /* keys and prefixes to delete, guarded by janitor_mu */
     int ndeferred;
     struct hf_scheduler *scheduler; /* background routes' refresh runs */
     pthread_mutex_t poll_mu;        /* the janitor's use of scheduler vs its stop */
 };
 
-/* From a worker: queue a prefix delete for the janitor (it waits for the
- * SQLite writer; a worker must not). */
-static void defer_prefix_delete(void *ctx, const char *prefix)
+/* From a worker: queue a delete of key, or of every key under it, for the
+ * janitor (it waits for the SQLite writer, and a shared tier's network
+ * round trip; a worker must not).  Queued with a tag: 'k' key, 'p' prefix. */
+static void defer_delete(void *ctx, const char *key, bool prefix)
 {
     struct server *s = ctx;
-    char *p = strdup(prefix);
+    size_t n = strlen(key);
+    char *p = malloc(n + 2);
     if (p == NULL)
-        return; /* out of memory: the variants stay until they expire */
+        return; /* out of memory: the copies stay until they expire */
+    p[0] = prefix ? 'p' : 'k';
+    memcpy(p + 1, key, n + 1);
     pthread_mutex_lock(&s->janitor_mu);
     if (s->ndeferred < MAX_DEFERRED) {
         s->deferred[s->ndeferred++] = p;
@@ -78,17 +82,20 @@ static void defer_prefix_delete(void *ctx, const char *prefix)
     pthread_mutex_unlock(&s->janitor_mu);
     if (p != NULL)
         HF_LOG(HF_LOG_WARN, "invalidation_dropped",
-               HF_LS("detail", "too many invalidations waiting; variants stay until they expire"));
+               HF_LS("detail", "too many invalidations waiting; copies stay until they expire"));
     free(p);
 }
 
-/* With janitor_mu held: run the queued prefix deletes (unlocked while working). */
+/* With janitor_mu held: run the queued deletes (unlocked while working). */
 static void run_deferred(struct server *s)
 {
     while (s->ndeferred > 0) {
         char *p = s->deferred[--s->ndeferred];
         pthread_mutex_unlock(&s->janitor_mu);
-        hf_store_delete_prefix(s->store, p, NULL);
+        if (p[0] == 'p')
+            hf_store_delete_prefix(s->store, p + 1, NULL);
+        else
+            hf_store_delete(s->store, p + 1);
         free(p);
         pthread_mutex_lock(&s->janitor_mu);
     }
@@ -208,13 +215,14 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     const struct hf_config *old = hf_config_file_config(s->file);
     const struct hf_config *cfg = hf_config_file_config(file);
     if (!same(old->listen, cfg->listen) || !same(old->admin, cfg->admin) ||
-        !same(old->store, cfg->store) || old->workers != cfg->workers ||
+        !same(old->store, cfg->store) || !same(old->store_redis, cfg->store_redis) ||
+        !same(old->store_memcached, cfg->store_memcached) || old->workers != cfg->workers ||
         old->memory_bytes != cfg->memory_bytes || old->max_size_bytes != cfg->max_size_bytes)
         HF_LOG(HF_LOG_WARN, "reload_partial", HF_LS("config", s->config_path),
                HF_LS("detail", "listen, admin, workers and store settings take a restart; "
                                "the rest is applied"));
     if (hf_engine_reload(cfg, s->engine, &next, err, sizeof err) == HF_OK) {
-        next->defer_prefix_delete = defer_prefix_delete;
+        next->defer_delete = defer_delete;
         next->defer_ctx = s;
     } else {
         HF_LOG(HF_LOG_ERROR, "reload_failed", HF_LS("config", s->config_path),
@@ -263,7 +271,7 @@ int hf_proxy_main(const char *config_path)
         goto out;
     }
     s.store = s.engine->store;
-    s.engine->defer_prefix_delete = defer_prefix_delete;
+    s.engine->defer_delete = defer_delete;
     s.engine->defer_ctx = &s;
     plan_warnings(cfg);
     if (hf_scheduler_start(s.engine, &s.scheduler, err, sizeof err) != HF_OK) {
