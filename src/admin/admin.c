@@ -114,14 +114,22 @@ static json_t *time_or_null(int64_t ms)
 }
 
 /* Gauges are read from the engine's state when someone looks. */
+/* The shared tier answers (for Redis: the fleet's link too). */
+static bool shared_up(struct hf_engine *e)
+{
+    return hf__store_up(e->shared) && (e->fleet == NULL || hf_fleet_up(e->fleet));
+}
+
 static void refresh_gauges(struct hf_admin *a)
 {
     struct hf_metrics *m = a->engine->metrics;
     int64_t wall = hf_clock_wall_ms(), mono = hf_clock_mono_ms();
-    for (size_t i = 0; i < a->engine->nroutes; i++) {
-        struct hf_route_state *st = a->engine->routes[i].state;
+    struct hf_engine *e = a->engine;
+    for (size_t i = 0; i < e->nroutes; i++) {
+        const struct hf_route *r = &e->routes[i];
+        struct hf_route_state *st = r->state;
         enum hf_breaker_state bs = hf_breaker_state(&st->breaker, mono);
-        bool quota_spent = st->has_quota && hf_quota_remaining(&st->quota, wall) == 0;
+        bool quota_spent = hf_route_quota_left(e, r, wall) == 0;
         int64_t since = atomic_load(&st->degraded_since_ms);
         hf_metric_set(m, HF_M_BREAKER_STATE, i, 0,
                       bs == HF_BREAKER_OPEN        ? 1
@@ -129,14 +137,12 @@ static void refresh_gauges(struct hf_admin *a)
                                                    : 0);
         hf_metric_set(m, HF_M_ROUTE_PAUSED, i, 0,
                       hf_pause_active(&st->pause, wall, NULL, NULL) || quota_spent);
-        hf_metric_set(m, HF_M_QUOTA_REMAINING, i, 0,
-                      st->has_quota ? hf_quota_remaining(&st->quota, wall) : -1);
+        hf_metric_set(m, HF_M_QUOTA_REMAINING, i, 0, hf_route_quota_left(e, r, wall));
         hf_metric_set(m, HF_M_DEGRADED, i, 0, since != 0);
         hf_metric_set(m, HF_M_DEGRADED_SINCE, i, 0, since / 1000);
     }
     /* Each tier reports itself: counts from memory and the file, health
      * from the shared tier. */
-    struct hf_engine *e = a->engine;
     struct hf_store_stats ss;
     hf_store_stats(e->mem != NULL ? e->mem : e->store, &ss);
     hf_metric_set(m, HF_M_CACHE_ENTRIES, HF_TIER_MEMORY, 0, (int64_t)ss.entries);
@@ -145,8 +151,8 @@ static void refresh_gauges(struct hf_admin *a)
     if (e->shared != NULL) {
         enum hf_m_tier st = e->shared_redis ? HF_TIER_REDIS : HF_TIER_MEMCACHED;
         hf_metrics_show_tier(m, st);
-        hf_metric_set(m, HF_M_STORE_UP, st, 0, hf__store_up(e->shared));
-        uint64_t errs = hf__store_errors(e->shared);
+        hf_metric_set(m, HF_M_STORE_UP, st, 0, shared_up(e));
+        uint64_t errs = hf__store_errors(e->shared) + (e->fleet ? hf_fleet_errors(e->fleet) : 0);
         if (errs > a->shared_errors_seen)
             hf_metric_add(m, HF_M_STORE_ERRORS_TOTAL, st, 0, errs - a->shared_errors_seen);
         a->shared_errors_seen = errs;
@@ -243,9 +249,8 @@ static void health(struct hf_admin *a, struct evhttp_request *req)
         } else {
             json_object_set_new(o, "paused_until", json_null());
         }
-        json_object_set_new(o, "quota_left",
-                            st->has_quota ? json_integer(hf_quota_remaining(&st->quota, wall))
-                                          : json_null());
+        int64_t left = hf_route_quota_left(a->engine, r, wall);
+        json_object_set_new(o, "quota_left", left >= 0 ? json_integer(left) : json_null());
         json_object_set_new(o, "degraded_since", time_or_null(atomic_load(&st->degraded_since_ms)));
         if (r->background)
             json_object_set_new(o, "refresh", refresh_health(r, wall));
@@ -258,7 +263,7 @@ static void health(struct hf_admin *a, struct evhttp_request *req)
     json_t *tiers = json_object();
     json_object_set_new(tiers, "memory", json_string("up"));
     if (a->engine->shared != NULL) {
-        bool up = hf__store_up(a->engine->shared);
+        bool up = shared_up(a->engine);
         json_object_set_new(tiers, a->engine->shared_redis ? "redis" : "memcached",
                             json_string(up ? "up" : "down"));
         if (!up && strcmp(overall, "ok") == 0)
@@ -269,6 +274,14 @@ static void health(struct hf_admin *a, struct evhttp_request *req)
     json_t *o = json_object();
     json_object_set_new(o, "status", json_string(overall));
     json_object_set_new(o, "store", tiers);
+    if (a->engine->fleet != NULL) {
+        bool up = hf_fleet_up(a->engine->fleet);
+        json_object_set_new(o, "fleet",
+                            json_pack("{s:s,s:i,s:s}", "instance",
+                                      hf_fleet_instance(a->engine->fleet), "size",
+                                      a->engine->fleet_size, "limits",
+                                      up ? "shared" : "local share (Redis is away)"));
+    }
     json_object_set_new(o, "routes", routes);
     reply_json(req, strcmp(overall, "down") == 0 ? 503 : 200, o);
 }
@@ -329,6 +342,12 @@ static void purge(struct hf_admin *a, struct evhttp_request *req)
     } else if (hf_store_delete_prefix(a->engine->store, k, &n) != HF_OK) {
         o = json_pack("{s:s}", "error", "the store failed");
         status = 500;
+    }
+    if (o == NULL && a->engine->fleet != NULL) {
+        /* the others drop their memory copies (the shared tier's are gone) */
+        if (key != NULL)
+            k[strlen(k) - 1] = '\0'; /* the copy and its variants */
+        hf_fleet_purge(a->engine->fleet, k);
     }
     if (o == NULL) {
         HF_LOG(HF_LOG_INFO, "purge", HF_LS("route", r->cfg.name),

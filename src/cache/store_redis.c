@@ -54,6 +54,9 @@
  * instances and applications, and counting our copies would need a SCAN
  * of everything.  errors() counts operations that failed for the tier's
  * sake (I/O, error replies, fast failures while down, dropped writes).
+ *
+ * The URL, a new connection (AUTH, SELECT, PING) and SIGPIPE are
+ * cache/redis_link.h's, shared with the fleet (fleet/fleet.c).
  */
 #include <assert.h>
 #include <errno.h>
@@ -63,27 +66,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/un.h>
 #include <time.h>
 
 #include <hiredis/hiredis.h>
 
 #include <holdfast/retry.h>
 
+#include "cache/redis_link.h"
 #include "cache/store_impl.h"
 #include "core/clock.h"
 #include "obs/log.h"
 
 #define TIER "redis"
-#define DEFAULT_PORT 6379
-#define HOST_MAX 255
-#define SOCK_PATH_MAX (sizeof(((struct sockaddr_un *)NULL)->sun_path))
-#define ADDR_MAX (HOST_MAX + 16 > SOCK_PATH_MAX ? HOST_MAX + 16 : SOCK_PATH_MAX)
-#define DB_MAX 999999999L
 #define DETAIL_MAX 200
 
-/* A cache tier that answers slowly is worse than none. */
-#define CONNECT_TIMEOUT_MS 200
+/* A cache tier that answers slowly is worse than none (connecting: see
+ * HF__REDIS_CONNECT_TIMEOUT_MS). */
 #define COMMAND_TIMEOUT_MS 500
 
 /* Connections for the callers' synchronous operations; a caller beyond
@@ -141,17 +139,6 @@
 #define SUM_K0 0x686f6c6466617374ULL /* "holdfast" */
 #define SUM_K1 0x7265642d72656331ULL /* "red-rec1" */
 
-struct target {
-    bool is_unix;
-    char host[HOST_MAX + 1];
-    int port;
-    char path[SOCK_PATH_MAX];
-    char *user;     /* NULL: none */
-    char *password; /* NULL: none */
-    long db;
-    char addr[ADDR_MAX]; /* host:port or the socket path, for logs */
-};
-
 enum op_kind { OP_PUT, OP_DEL, OP_KV_PUT };
 
 struct op {
@@ -175,17 +162,16 @@ struct owed {
 /* A connection in use: a pool session, or the writer's. */
 struct conn {
     redisContext *ctx;
-    uint64_t epoch;   /* the pool's epoch when it was taken */
-    bool reused;      /* open before this session: may have gone stale */
-    bool used;        /* a command has been answered in this session */
-    sigset_t oldmask; /* pool sessions: SIGPIPE blocked while they last */
-    bool was_blocked, was_pending;
-    char why[DETAIL_MAX]; /* the last failure */
+    uint64_t epoch;                   /* the pool's epoch when it was taken */
+    bool reused;                      /* open before this session: may have gone stale */
+    bool used;                        /* a command has been answered in this session */
+    struct hf__sigpipe_guard sigpipe; /* pool sessions: SIGPIPE blocked while they last */
+    char why[DETAIL_MAX];             /* the last failure */
 };
 
 struct rs_store {
     struct hf_store base;
-    struct target t;
+    struct hf__redis_target t;
     size_t max_bytes; /* 0: unbounded */
     int64_t keep_ms;  /* 0: keep */
     struct hf_retry_policy backoff;
@@ -226,11 +212,6 @@ struct rs_store {
 
 /* The one record problem that is not damage (see log_corrupt). */
 static const char why_version[] = "a record of another version (another holdfast's)";
-
-/* Error replies meaning Redis cannot serve at all, which a probe's AUTH or
- * PING also gets (so the store stays down until they pass).  READONLY and
- * MISCONF refuse writes only, and PING passes: a failed operation each. */
-static const char *const down_replies[] = {"LOADING", "NOAUTH", "WRONGPASS", "MASTERDOWN", "BUSY "};
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                      */
@@ -321,186 +302,6 @@ static uint64_t get_u64(const unsigned char *p)
     for (int i = 7; i >= 0; i--)
         v = (v << 8) | p[i];
     return v;
-}
-
-/* ------------------------------------------------------------------ */
-/* URLs                                                               */
-/* ------------------------------------------------------------------ */
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* A percent-decoded copy of s[0..n) in *out; NULL or the problem.  A
- * password holding NUL (%00) could not be sent whole: refused. */
-static const char *pct_decode(const char *s, size_t n, char **out)
-{
-    if (n == 0)
-        return "the user name or password is empty";
-    char *d = malloc(n + 1);
-    if (d == NULL)
-        return "out of memory";
-    size_t j = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] != '%') {
-            d[j++] = s[i];
-            continue;
-        }
-        int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
-        int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
-        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-            free(d);
-            return "bad percent-encoding in the user name or password";
-        }
-        d[j++] = (char)(hi * 16 + lo);
-        i += 2;
-    }
-    d[j] = '\0';
-    *out = d;
-    return NULL;
-}
-
-/* Digits only, at most max; NULL or the problem. */
-static const char *number(const char *s, size_t n, long min, long max, long *out,
-                          const char *problem)
-{
-    long v = 0;
-    if (n == 0 || n > 10)
-        return problem;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return problem;
-        v = v * 10 + (s[i] - '0');
-    }
-    if (v < min || v > max)
-        return problem;
-    *out = v;
-    return NULL;
-}
-
-/* "[:PASSWORD@]" or "[USER:PASSWORD@]" before the host. */
-static const char *parse_userinfo(const char *s, size_t n, struct target *t)
-{
-    const char *colon = memchr(s, ':', n);
-    if (colon == NULL)
-        return "the part before '@' must be :PASSWORD or USER:PASSWORD";
-    if ((size_t)(colon - s) + 1 == n)
-        return "the password is empty";
-    const char *why = NULL;
-    if (colon > s)
-        why = pct_decode(s, (size_t)(colon - s), &t->user);
-    if (why == NULL)
-        why = pct_decode(colon + 1, n - (size_t)(colon - s) - 1, &t->password);
-    return why;
-}
-
-static const char *parse_tcp(const char *rest, struct target *t)
-{
-    const char *at = strrchr(rest, '@'); /* a password may hold '@' */
-    const char *why = NULL;
-    if (at != NULL && (why = parse_userinfo(rest, (size_t)(at - rest), t)) != NULL)
-        return why;
-    const char *h = at != NULL ? at + 1 : rest;
-    if (strpbrk(h, "?#") != NULL)
-        return "query and fragment are not supported (use redis://HOST:PORT/DB)";
-    const char *hend, *after;
-    bool v6 = *h == '[';
-    if (v6) {
-        hend = strchr(h, ']');
-        if (hend == NULL)
-            return "an IPv6 address needs its closing ']'";
-        h++;
-        after = hend + 1;
-    } else {
-        hend = h + strcspn(h, ":/");
-        after = hend;
-    }
-    size_t hlen = (size_t)(hend - h);
-    if (hlen == 0)
-        return "the URL names no host";
-    if (hlen > HOST_MAX)
-        return "the host name is too long";
-    for (const char *p = h; p < hend; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '-' || *p == '.' || *p == '_' || (*p == ':' && v6)))
-            return "the host may hold only letters, digits, '-', '.' and '_'";
-    memcpy(t->host, h, hlen);
-    t->host[hlen] = '\0';
-    t->port = DEFAULT_PORT;
-    if (*after == ':') {
-        size_t plen = strcspn(after + 1, "/");
-        long port = 0;
-        if ((why = number(after + 1, plen, 1, 65535, &port,
-                          "the port is not a number from 1 to 65535")) != NULL)
-            return why;
-        t->port = (int)port;
-        after += 1 + plen;
-    } else if (*after != '/' && *after != '\0') {
-        return "unexpected text after the host";
-    }
-    t->db = 0;
-    if (*after == '/' && after[1] != '\0' &&
-        (why = number(after + 1, strlen(after + 1), 0, DB_MAX, &t->db,
-                      "the database is not a number (redis://HOST:PORT/0)")) != NULL)
-        return why;
-    if (strchr(t->host, ':') != NULL)
-        snprintf(t->addr, sizeof t->addr, "[%s]:%d", t->host, t->port);
-    else
-        snprintf(t->addr, sizeof t->addr, "%s:%d", t->host, t->port);
-    return NULL;
-}
-
-/* "/PATH[?db=N][&user=U][&password=P]" */
-static const char *parse_unix(const char *rest, struct target *t)
-{
-    if (rest[0] != '/')
-        return "expected redis+unix:///PATH (an absolute socket path)";
-    size_t plen = strcspn(rest, "?");
-    if (plen == 1)
-        return "the URL names no socket";
-    if (plen >= sizeof t->path)
-        return "the socket path is too long";
-    memcpy(t->path, rest, plen);
-    t->path[plen] = '\0';
-    snprintf(t->addr, sizeof t->addr, "%s", t->path);
-    t->is_unix = true;
-    t->db = 0;
-    const char *q = rest + plen;
-    while (*q != '\0') {
-        q++; /* '?' or '&' */
-        size_t n = strcspn(q, "&");
-        const char *why = NULL;
-        if (n >= 3 && strncmp(q, "db=", 3) == 0)
-            why = number(q + 3, n - 3, 0, DB_MAX, &t->db, "the database is not a number (?db=0)");
-        else if (n >= 9 && strncmp(q, "password=", 9) == 0 && t->password == NULL)
-            why = pct_decode(q + 9, n - 9, &t->password);
-        else if (n >= 5 && strncmp(q, "user=", 5) == 0 && t->user == NULL)
-            why = pct_decode(q + 5, n - 5, &t->user);
-        else
-            why = "unknown or repeated parameter (use db=N, user=U, password=P)";
-        if (why != NULL)
-            return why;
-        q += n;
-    }
-    if (t->user != NULL && t->password == NULL)
-        return "a user name needs a password";
-    return NULL;
-}
-
-static const char *parse_url(const char *url, struct target *t)
-{
-    if (strncmp(url, "redis://", 8) == 0)
-        return parse_tcp(url + 8, t);
-    if (strncmp(url, "redis+unix://", 13) == 0)
-        return parse_unix(url + 13, t);
-    return "expected redis://[:PASSWORD@]HOST[:PORT][/DB] or redis+unix:///PATH[?db=N]";
 }
 
 /* ------------------------------------------------------------------ */
@@ -690,18 +491,6 @@ static void log_failed_reply(struct rs_store *s, const char *event, const redisR
                HF_LS("detail", detail), HF_LI("count", n));
 }
 
-/* An error reply meaning Redis cannot serve at all (loading, wrong
- * password, a replica...): the store is down until a probe succeeds. */
-static bool reply_downs(const redisReply *r)
-{
-    if (r->type != REDIS_REPLY_ERROR || r->str == NULL)
-        return false;
-    for (size_t i = 0; i < sizeof down_replies / sizeof down_replies[0]; i++)
-        if (strncmp(r->str, down_replies[i], strlen(down_replies[i])) == 0)
-            return true;
-    return false;
-}
-
 /* Free every idle connection and start a new epoch. */
 static void pool_flush(struct rs_store *s)
 {
@@ -794,12 +583,7 @@ static hf_err fail_fast(struct rs_store *s)
 
 static void conn_detail(struct conn *c, const char *what, const redisContext *ctx, int err_no)
 {
-    if (ctx == NULL)
-        snprintf(c->why, sizeof c->why, "%s: out of memory", what);
-    else if (ctx->err == REDIS_ERR_IO && (err_no == EAGAIN || err_no == EWOULDBLOCK))
-        snprintf(c->why, sizeof c->why, "%s: no answer within %d ms", what, COMMAND_TIMEOUT_MS);
-    else
-        snprintf(c->why, sizeof c->why, "%s: %s", what, ctx->errstr);
+    hf__redis_describe(c->why, sizeof c->why, what, ctx, err_no, COMMAND_TIMEOUT_MS);
 }
 
 /*
@@ -808,94 +592,18 @@ static void conn_detail(struct conn *c, const char *what, const redisContext *ct
  */
 static redisContext *connect_new(struct rs_store *s, struct conn *c)
 {
-    const struct target *t = &s->t;
-    struct timeval ct = {0, CONNECT_TIMEOUT_MS * 1000};
-    redisContext *ctx = t->is_unix ? redisConnectUnixWithTimeout(t->path, ct)
-                                   : redisConnectWithTimeout(t->host, t->port, ct);
-    if (ctx == NULL || ctx->err) {
-        conn_detail(c, "connect", ctx, errno);
-        redisFree(ctx);
-        return NULL;
-    }
-    struct timeval tv = {0, COMMAND_TIMEOUT_MS * 1000};
-    if (redisSetTimeout(ctx, tv) != REDIS_OK) {
-        conn_detail(c, "connect", ctx, errno);
-        redisFree(ctx);
-        return NULL;
-    }
-    if (!t->is_unix)
-        (void)redisEnableKeepAlive(ctx);
-
-    char db[16];
-    snprintf(db, sizeof db, "%ld", t->db);
-    const char *auth[3] = {"AUTH", t->user != NULL ? t->user : t->password, t->password};
-    const char *select[2] = {"SELECT", db};
-    const char *ping[1] = {"PING"};
-    const char *names[3];
-    int n = 0;
-    if (t->password != NULL) {
-        (void)redisAppendCommandArgv(ctx, t->user != NULL ? 3 : 2, auth, NULL);
-        names[n++] = "AUTH";
-    }
-    if (t->db != 0) {
-        (void)redisAppendCommandArgv(ctx, 2, select, NULL);
-        names[n++] = "SELECT";
-    }
-    (void)redisAppendCommandArgv(ctx, 1, ping, NULL);
-    names[n++] = "PING";
-    bool ok = true;
-    for (int i = 0; i < n; i++) {
-        redisReply *r = NULL;
-        if (redisGetReply(ctx, (void **)&r) != REDIS_OK || r == NULL) {
-            conn_detail(c, names[i], ctx, errno);
-            ok = false;
-            break;
-        }
-        if (ok && r->type != REDIS_REPLY_STATUS) {
-            snprintf(c->why, sizeof c->why, "%s: %.*s", names[i],
-                     (int)(r->len < 160 ? r->len : 160), r->str != NULL ? r->str : "bad reply");
-            ok = false; /* the other replies are still read: the context stays in step */
-        }
-        freeReplyObject(r);
-    }
-    if (!ok) {
-        redisFree(ctx);
-        return NULL;
-    }
-    return ctx;
-}
-
-/* The errors of a connection that was closed while it sat idle. */
-static bool broken_while_idle(const redisContext *ctx, int err_no)
-{
-    return ctx->err == REDIS_ERR_EOF ||
-           (ctx->err == REDIS_ERR_IO && (err_no == ECONNRESET || err_no == EPIPE));
+    return hf__redis_connect(&s->t, COMMAND_TIMEOUT_MS, c->why, sizeof c->why);
 }
 
 static void block_sigpipe(struct conn *c)
 {
-    sigset_t pipe_only, pending;
-    sigemptyset(&pipe_only);
-    sigaddset(&pipe_only, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_only, &c->oldmask);
-    c->was_blocked = sigismember(&c->oldmask, SIGPIPE) == 1;
-    c->was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+    hf__redis_sigpipe_block(&c->sigpipe);
 }
 
 /* Consume a SIGPIPE our writes raised, then restore the caller's mask. */
 static void restore_sigpipe(struct conn *c)
 {
-    if (c->was_blocked)
-        return;
-    sigset_t pipe_only, pending;
-    sigemptyset(&pipe_only);
-    sigaddset(&pipe_only, SIGPIPE);
-    if (!c->was_pending && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1) {
-        struct timespec zero = {0, 0};
-        while (sigtimedwait(&pipe_only, NULL, &zero) < 0 && errno == EINTR)
-            ;
-    }
-    pthread_sigmask(SIG_SETMASK, &c->oldmask, NULL);
+    hf__redis_sigpipe_restore(&c->sigpipe);
 }
 
 /*
@@ -996,7 +704,7 @@ static hf_err conn_cmd(struct rs_store *s, struct conn *c, int argc, const char 
             return HF_OK;
         }
         int err_no = errno;
-        bool again = c->reused && !c->used && broken_while_idle(c->ctx, err_no);
+        bool again = c->reused && !c->used && hf__redis_broken_while_idle(c->ctx, err_no);
         conn_detail(c, argv[0], c->ctx, err_no);
         redisFree(c->ctx);
         c->ctx = NULL;
@@ -1021,7 +729,7 @@ static hf_err reply_failed(struct rs_store *s, const char *event, const redisRep
 {
     count_error(s);
     log_failed_reply(s, event, r);
-    if (reply_downs(r)) {
+    if (hf__redis_reply_downs(r)) {
         char why[DETAIL_MAX];
         snprintf(why, sizeof why, "%.*s", (int)(r->len < DETAIL_MAX ? r->len : DETAIL_MAX - 1),
                  r->str);
@@ -1350,7 +1058,7 @@ static void write_batch(struct rs_store *s, struct op *const *batch, int n)
             if (r->type == REDIS_REPLY_ERROR) {
                 count_error(s);
                 log_failed_reply(s, "store_write_failed", r);
-                if (reply_downs(r) && down[0] == '\0')
+                if (hf__redis_reply_downs(r) && down[0] == '\0')
                     snprintf(down, sizeof down, "%.*s",
                              (int)(r->len < DETAIL_MAX ? r->len : DETAIL_MAX - 1), r->str);
             }
@@ -1362,7 +1070,8 @@ static void write_batch(struct rs_store *s, struct op *const *batch, int n)
             return;
         }
         int err_no = errno;
-        bool again = attempt == 0 && s->w.reused && got == 0 && broken_while_idle(s->w.ctx, err_no);
+        bool again = attempt == 0 && s->w.reused && got == 0 &&
+                     hf__redis_broken_while_idle(s->w.ctx, err_no);
         conn_detail(&s->w, "SET", s->w.ctx, err_no);
         writer_drop_conn(s);
         if (!again) {
@@ -1829,15 +1538,6 @@ static uint64_t rs_errors(struct hf_store *base)
     return __atomic_load_n(&s->errors, __ATOMIC_RELAXED);
 }
 
-static void free_secret(char **p)
-{
-    if (*p != NULL) {
-        explicit_bzero(*p, strlen(*p));
-        free(*p);
-        *p = NULL;
-    }
-}
-
 /* Free a store whose writer is not running (or has been joined). */
 static void destroy(struct rs_store *s)
 {
@@ -1850,8 +1550,7 @@ static void destroy(struct rs_store *s)
     for (int i = 0; i < s->nowed; i++)
         free(s->owed[i].name);
     redisFree(s->w.ctx);
-    free_secret(&s->t.user);
-    free_secret(&s->t.password);
+    hf__redis_target_fini(&s->t);
     pthread_cond_destroy(&s->pfree);
     pthread_cond_destroy(&s->work);
     pthread_cond_destroy(&s->room);
@@ -1923,11 +1622,10 @@ static int init_sync(struct rs_store *s)
 
 const char *hf__store_redis_url_problem(const char *url)
 {
-    struct target t;
+    struct hf__redis_target t;
     memset(&t, 0, sizeof t);
-    const char *why = parse_url(url, &t);
-    free_secret(&t.user);
-    free_secret(&t.password);
+    const char *why = hf__redis_parse_url(url, &t);
+    hf__redis_target_fini(&t);
     return why;
 }
 
@@ -1950,7 +1648,7 @@ hf_err hf__store_redis_open(const char *url, const struct hf_store_options *opts
                                           .multiplier = 2.0,
                                           .jitter = HF_JITTER_FULL};
     /* Never the URL in a message: it may hold a password. */
-    const char *why = parse_url(url, &s->t);
+    const char *why = hf__redis_parse_url(url, &s->t);
     if (why != NULL) {
         hf__store_errf(errbuf, errlen, "bad Redis URL: %s", why);
         destroy(s);

@@ -111,8 +111,9 @@ const struct hf__key hf__keys[] = {
      .help = "Several holdfast instances sharing one store."},
     {.path = "fleet.size", .type = HF_KT_INT, .def = "1", .min = 1, .max = 1000,
      CFG(fleet_size),
-     .help = "How many instances share the store. Reserved for limits shared through Redis "
-             "(to come): while that is unreachable each will enforce rate / size."},
+     .help = "How many instances share store.redis. While Redis is unreachable each "
+             "instance takes this share of every route's limits (rate / size, quota / size), "
+             "so the fleet stays within them."},
 
     {.path = "log", .type = HF_KT_SECTION, .help = "Logs: one line per event, on stderr."},
     {.path = "log.level", .type = HF_KT_ENUM, .def = "info", .choices = "debug|info|warn|error|off",

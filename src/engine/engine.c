@@ -160,8 +160,14 @@ void hf_route_learned_kv_key(const struct hf_route *r, char *buf, size_t len)
     snprintf(buf, len, "refresh:learned:%s", r->cfg.name);
 }
 
-static hf_err route_copy(struct hf_route *r, const struct hf_route_config *src, char *errbuf,
-                         size_t errlen)
+/*
+ * fleet: the route's limits are shared through Redis by `split` instances
+ * (fleet.size); the local bucket and quota are then this instance's share,
+ * for while Redis is away: the same count over split times the period
+ * (rate / split, exactly), burst / split and quota / split (at least one).
+ */
+static hf_err route_copy(struct hf_route *r, const struct hf_route_config *src, bool fleet,
+                         int split, char *errbuf, size_t errlen)
 {
     memset(r, 0, sizeof *r);
     r->cfg = *src;
@@ -174,15 +180,29 @@ static hf_err route_copy(struct hf_route *r, const struct hf_route_config *src, 
         r->state = NULL;
         return HF_ENOMEM;
     }
+    int64_t burst = src->rate_limit_burst > 0 ? src->rate_limit_burst : src->rate_limit_count;
+    split = fleet && split > 1 ? split : 1;
     if (src->rate_limit_per_ms > 0 && src->rate_limit_count > 0) {
-        if (hf_bucket_init(&st->bucket, src->rate_limit_count, src->rate_limit_per_ms,
-                           src->rate_limit_burst > 0 ? src->rate_limit_burst
-                                                     : src->rate_limit_count) == HF_OK)
+        int64_t share = burst / split > 0 ? burst / split : 1;
+        if (hf_bucket_init(&st->bucket, src->rate_limit_count, src->rate_limit_per_ms * split,
+                           split > 1 ? share : burst) == HF_OK)
             st->has_bucket = true;
     }
     if (src->quota_per_ms > 0 && src->quota_count > 0) {
-        if (hf_quota_init(&st->quota, src->quota_count, src->quota_per_ms) == HF_OK)
+        int64_t share = src->quota_count / split > 0 ? src->quota_count / split : 1;
+        if (hf_quota_init(&st->quota, share, src->quota_per_ms) == HF_OK)
             st->has_quota = true;
+    }
+    atomic_store(&st->fleet_quota_left, -1);
+    if (fleet) {
+        /* every route: a pause another instance was told of is in Redis */
+        st->fleet_limited = true;
+        st->fleet_limits =
+            (struct hf_fleet_limits){.rate_count = st->has_bucket ? src->rate_limit_count : 0,
+                                     .rate_per_ms = src->rate_limit_per_ms,
+                                     .rate_burst = burst,
+                                     .quota_count = st->has_quota ? src->quota_count : 0,
+                                     .quota_per_ms = src->quota_per_ms};
     }
     struct hf_route_config *c = &r->cfg;
     hf_err err = HF_ENOMEM;
@@ -190,6 +210,7 @@ static hf_err route_copy(struct hf_route *r, const struct hf_route_config *src, 
         (src->prefix && !(c->prefix = own(r, src->prefix))) ||
         (src->upstream && !(c->upstream = own(r, src->upstream))))
         goto out;
+    st->fleet_limits.route = c->name;
     if ((err = copy_headers(r, 0, src->headers, src->nheaders, &c->headers)) ||
         (err = copy_headers(r, 1, src->query, src->nquery, &c->query)))
         goto out;
@@ -292,15 +313,58 @@ out:
     return err;
 }
 
+/* Another instance purged copies: drop this one's memory copies too (the
+ * shared tier's are gone already). */
+static void fleet_purged(const char *prefix, void *arg)
+{
+    struct hf_store *mem = arg;
+    if (mem != NULL)
+        hf_store_delete_prefix(mem, prefix, NULL);
+}
+
+/* Before a lock is released as "stored": the Redis store's queued writes
+ * are written (its sweep waits, bounded, for them and removes nothing). */
+static void fleet_flush(void *arg)
+{
+    hf_store_sweep(arg, hf_clock_wall_ms(), NULL);
+}
+
+static hf_err open_fleet(const struct hf_config *cfg, struct hf_engine *e, char *errbuf,
+                         size_t errlen)
+{
+    struct hf_fleet_options o = {.url = cfg->store_redis,
+                                 .on_purge = fleet_purged,
+                                 .purge_arg = e->mem,
+                                 .before_release = e->shared != NULL ? fleet_flush : NULL,
+                                 .release_arg = e->shared};
+    return hf_fleet_open(&o, &e->fleet, errbuf, errlen);
+}
+
 const char *hf_route_state_name(const struct hf_route *r, int64_t now_ms)
 {
     struct hf_route_state *st = r->state;
     if (hf_breaker_state(&st->breaker, hf_clock_mono_ms()) != HF_BREAKER_CLOSED)
         return "down";
     if (hf_pause_active(&st->pause, now_ms, NULL, NULL) ||
-        (st->has_quota && hf_quota_remaining(&st->quota, now_ms) == 0))
+        hf_route_quota_left(NULL, r, now_ms) == 0)
         return "paused";
     return atomic_load(&st->consecutive_failures) > 0 ? "degraded" : "ok";
+}
+
+int64_t hf_route_quota_left(struct hf_engine *e, const struct hf_route *r, int64_t now_ms)
+{
+    struct hf_route_state *st = r->state;
+    if (!st->has_quota)
+        return -1;
+    int64_t fleet = atomic_load(&st->fleet_quota_left);
+    if (st->fleet_limited && fleet >= 0 &&
+        (e == NULL || e->fleet == NULL || hf_fleet_up(e->fleet))) {
+        int64_t per = st->fleet_limits.quota_per_ms;
+        if (atomic_load(&st->fleet_quota_window) != now_ms - now_ms % per)
+            return st->fleet_limits.quota_count; /* a new window since: nothing used yet */
+        return fleet;
+    }
+    return hf_quota_remaining(&st->quota, now_ms);
 }
 
 /* The quota outlives restarts: its window and count live in the store. */
@@ -311,7 +375,10 @@ static void quota_key(const struct hf_route *r, char *buf, size_t len)
 
 void hf_engine_quota_save(struct hf_engine *e, const struct hf_route *r)
 {
-    if (!r->state->has_quota)
+    /* In a fleet the count is Redis's; the local share is a fallback
+     * (the key/value table is shared there: one instance's share would
+     * overwrite another's). */
+    if (!r->state->has_quota || r->state->fleet_limited)
         return;
     int64_t start, used;
     char key[300], val[64];
@@ -326,7 +393,8 @@ static void quota_load(struct hf_engine *e, struct hf_route *r)
     char key[300], val[128];
     int64_t start, used;
     quota_key(r, key, sizeof key);
-    if (r->state->has_quota && hf_store_kv_get(e->store, key, val, sizeof val) == HF_OK &&
+    if (r->state->has_quota && !r->state->fleet_limited &&
+        hf_store_kv_get(e->store, key, val, sizeof val) == HF_OK &&
         hf_quota_parse(val, &start, &used))
         hf_quota_restore(&r->state->quota, start, used);
 }
@@ -395,7 +463,7 @@ static hf_err engine_build(const struct hf_config *cfg, struct hf_engine *prev,
     struct hf_route_config def;
     hf_route_config_default(&def);
     def.name = "default";
-    if ((err = route_copy(&e->default_route, &def, errbuf, errlen)))
+    if ((err = route_copy(&e->default_route, &def, false, 1, errbuf, errlen)))
         goto out;
     err = HF_ENOMEM;
     if (cfg->nroutes > 0 && (e->routes = calloc(cfg->nroutes, sizeof *e->routes)) == NULL)
@@ -407,7 +475,8 @@ static hf_err engine_build(const struct hf_config *cfg, struct hf_engine *prev,
             err = HF_CONFIG;
             goto out;
         }
-        if ((err = route_copy(&e->routes[i], rc, errbuf, errlen)))
+        if ((err = route_copy(&e->routes[i], rc, cfg->store_redis != NULL, cfg->fleet_size, errbuf,
+                              errlen)))
             goto out;
         e->routes[i].index = i;
         e->nroutes++;
@@ -426,6 +495,7 @@ static hf_err engine_build(const struct hf_config *cfg, struct hf_engine *prev,
         e->shared_redis = prev->shared_redis;
         e->disk = prev->disk;
         e->reader = prev->reader;
+        e->fleet = prev->fleet;
         e->borrowed = true;
     } else {
         e->persistent = (cfg->store != NULL && strcmp(cfg->store, "memory:") != 0) ||
@@ -436,7 +506,10 @@ static hf_err engine_build(const struct hf_config *cfg, struct hf_engine *prev,
             goto out;
         if ((err = hf_inflight_create(65536, &e->inflight)))
             goto out;
+        if (cfg->store_redis != NULL && (err = open_fleet(cfg, e, errbuf, errlen)))
+            goto out;
     }
+    e->fleet_size = cfg->fleet_size > 0 ? cfg->fleet_size : 1;
     for (size_t i = 0; i < e->nroutes; i++) {
         quota_load(e, &e->routes[i]);
         const struct hf_route *old = prev ? hf_engine_route(prev, e->routes[i].cfg.name) : NULL;
@@ -482,6 +555,7 @@ void hf_engine_destroy(struct hf_engine **ep)
     if (e == NULL)
         return;
     if (!e->borrowed) {
+        hf_fleet_close(&e->fleet);
         hf_reader_destroy(&e->reader);
         hf_store_close(&e->store);
         hf_inflight_destroy(&e->inflight);

@@ -21,6 +21,7 @@
 #include <holdfast/store.h>
 
 #include "core/schedule.h"
+#include "fleet/fleet.h"
 #include "limit/bucket.h"
 #include "limit/pause.h"
 #include "limit/quota.h"
@@ -57,8 +58,17 @@ struct hf_route_state {
     struct hf_quota quota;             /* wall-clock time: windows end at 00:00 UTC */
     struct hf_pause pause;             /* wall-clock time: APIs name reset times */
     bool has_bucket, has_quota;
-    struct hf_refresh_status refresh; /* background routes */
-    struct hf_learn *learned;         /* keys users asked for (refresh.learn), or NULL */
+    /* In a fleet (store.redis): the route's whole allowance and its pause,
+     * asked of Redis before every attempt while it answers (fleet_limited,
+     * every route of a fleet); bucket and quota above then hold this
+     * instance's share (rate and quota / fleet.size), used while it does
+     * not.  fleet_quota_left: the last count Redis gave, -1 unknown. */
+    struct hf_fleet_limits fleet_limits;
+    bool fleet_limited;
+    _Atomic int64_t fleet_quota_left;
+    _Atomic int64_t fleet_quota_window; /* the start of the window that count is for */
+    struct hf_refresh_status refresh;   /* background routes */
+    struct hf_learn *learned;           /* keys users asked for (refresh.learn), or NULL */
 };
 
 /* A route as the engine keeps it: an owned copy of its configuration. */
@@ -97,6 +107,8 @@ struct hf_engine {
     struct hf_store *shared;      /* the fleet's Redis or Memcached tier (part of store), or NULL */
     struct hf_store *disk;        /* the SQLite tier (part of store), or NULL */
     bool shared_redis;            /* shared is Redis (else Memcached) */
+    struct hf_fleet *fleet;       /* what the fleet shares besides copies (store.redis), or NULL */
+    int fleet_size;               /* fleet.size: the share of the limits while Redis is away */
     struct hf_reader *reader;     /* reads the file for persistent loops, or NULL */
     /* Where store work that waits goes (a SQLite prefix delete waits for
      * the writer thread, a shared tier for the network): the proxy's
@@ -120,6 +132,9 @@ void hf_engine_destroy(struct hf_engine **e);
 /* "ok", "degraded" (the API is failing), "paused" (rate limit or quota) or
  * "down" (the breaker is open). */
 const char *hf_route_state_name(const struct hf_route *r, int64_t now_ms);
+/* Requests r's quota has left now (-1: no quota): the fleet's last count
+ * while Redis answers, else this process's. */
+int64_t hf_route_quota_left(struct hf_engine *e, const struct hf_route *r, int64_t now_ms);
 /* Write r's quota window and count to the store (no-op without a quota). */
 void hf_engine_quota_save(struct hf_engine *e, const struct hf_route *r);
 /* Route by name, or NULL. */

@@ -77,12 +77,18 @@ struct hf_flow {
     struct event *timer;
     struct event *budget; /* latency_budget timer */
     struct hf_up_xfer *xfer;
-    struct hf_read_job *read_job; /* a file lookup in progress */
+    struct hf_read_job *read_job;   /* a file lookup in progress */
+    struct hf_fleet_job *fleet_job; /* a question to the fleet in progress */
+    int64_t take_ms;                /* when the fleet's allowance was taken */
+    bool fleet_locked;              /* this instance fetches key for the whole fleet */
+    int fleet_reads;                /* looks for another instance's copy so far */
+    struct event *fleet_timer;      /* the next look */
     struct hf_flow_result res;
     char key[HF_CACHE_KEY_MAX];
 };
 
 static void attempt(struct hf_flow *f);
+static void wait_then_attempt(struct hf_flow *f, int64_t wait_ms);
 static int64_t age_s(const struct hf_entry *e, int64_t now_ms);
 static void cache_control_of(const char *block, size_t len, struct hf_cache_control *cc);
 
@@ -103,6 +109,11 @@ static unsigned stale_label(enum hf_stale_reason r)
 static void flow_free(struct hf_flow *f)
 {
     hf_reader_cancel(f->read_job);
+    hf_fleet_cancel(f->fleet_job);
+    if (f->fleet_locked)
+        hf_fleet_unlock(f->engine->fleet, f->key, f->res.stored);
+    if (f->fleet_timer != NULL)
+        event_free(f->fleet_timer);
     if (f->prev != NULL)
         f->prev->next = f->next;
     else
@@ -596,6 +607,10 @@ static void drop_key(struct hf_engine *e, const char *key, const char *variant)
         e->defer_delete(e->defer_ctx, prefix, true);
     else
         hf_store_delete_prefix(e->store, prefix, NULL);
+    /* The other instances drop their memory copies once the shared tier's
+     * is gone: here, or after the deferred delete (the janitor's job). */
+    if (e->fleet != NULL && !defer)
+        hf_fleet_purge(e->fleet, key);
 }
 
 /* f->key without its vary part into base (HF_CACHE_KEY_MAX bytes); false
@@ -803,10 +818,13 @@ static void on_result(struct hf_up_result *res, void *arg)
         enum hf_pause_reason pr;
         if (hf_pause_from_response(res->status, res->headers.ptr, res->headers.len, now_wall,
                                    rc->retry.rate_interval_ms, &until, &pr) &&
-            hf_pause_until(&st->pause, until, pr))
+            hf_pause_until(&st->pause, until, pr)) {
+            if (f->engine->fleet != NULL)
+                hf_fleet_pause(f->engine->fleet, rc->name, until, (int)pr);
             HF_LOG(HF_LOG_WARN, "rate_limited", HF_LS("route", rc->name),
                    HF_LS("request_id", f->request_id), HF_LS("reason", hf_pause_reason_label(pr)),
                    HF_LI("paused_ms", until - now_wall));
+        }
     }
     /* A 304 to the validators holdfast sent: the stored copy is good again.
      * (A 304 to the client's own conditions is the client's, passed on.) */
@@ -869,16 +887,36 @@ static void on_result(struct hf_up_result *res, void *arg)
  * May an attempt go to the API now?  The route's pause (a 429 or a spent
  * API quota), its breaker, its token bucket and its daily quota, in that
  * order (docs/internals/limits.md), so nothing is spent on a request that is
- * then refused.  true: go.  false: *why says what stopped it; *wait_ms > 0
- * asks the caller to try again after that long (a token comes soon and there
- * is nothing else to serve), otherwise the request falls back.
+ * then refused.  In a fleet the bucket and quota are Redis's (fleet.h),
+ * asked without waiting on this loop; while Redis is away, this instance's
+ * share of them.  Either way the attempt is sent (send_attempt) or refused
+ * (blocked): it falls back, or tries again once a token is due.
  */
-static bool gate(struct hf_flow *f, hf_err *why, enum hf_stale_reason *reason, int64_t *wait_ms)
+static void send_attempt(struct hf_flow *f);
+
+static void blocked(struct hf_flow *f, hf_err why, enum hf_stale_reason reason, int64_t wait_ms)
+{
+    if (wait_ms > 0) {
+        wait_then_attempt(f, wait_ms);
+        return;
+    }
+    if (f->attempts == 0) {
+        /* nothing was sent: say why, and serve the copy without forwarding */
+        f->res.error = why;
+        f->res.stale_reason = reason;
+        snprintf(f->res.detail, sizeof f->res.detail, "%s", hf_strerror(why));
+    }
+    HF_LOG(HF_LOG_INFO, "blocked", HF_LS("route", f->route->cfg.name),
+           HF_LS("request_id", f->request_id), HF_LS("reason", hf_err_label(why)),
+           HF_LI("retry_after_s", f->res.retry_after_s));
+    fallback(f);
+}
+
+/* The route's own state: its pause and its breaker. */
+static bool gate_open(struct hf_flow *f, hf_err *why, enum hf_stale_reason *reason)
 {
     struct hf_route_state *st = f->route->state;
-    const struct hf_route_config *rc = &f->route->cfg;
     int64_t wall = hf_clock_wall_ms(), mono = hf_clock_mono_ms(), until;
-    *wait_ms = 0;
     if (hf_pause_active(&st->pause, wall, &until, NULL)) {
         *why = HF_RATE_LIMITED;
         *reason = HF_STALE_RATE_LIMITED;
@@ -891,42 +929,100 @@ static bool gate(struct hf_flow *f, hf_err *why, enum hf_stale_reason *reason, i
         f->res.retry_after_s = (hf_breaker_open_until(&st->breaker) - mono + 999) / 1000;
         return false;
     }
+    return true;
+}
+
+/* No token for tok_wait ms: whether to wait for it (> 0) or fall back (0).
+ * With no copy to serve, the request waits if the deadline (or, without
+ * one, the attempt timeout) allows; a refresh run is paced and waits. */
+static int64_t token_wait(struct hf_flow *f, int64_t tok_wait)
+{
+    const struct hf_route_config *rc = &f->route->cfg;
+    int64_t mono = hf_clock_mono_ms();
+    f->res.retry_after_s = (tok_wait + 999) / 1000;
+    int64_t budget = rc->retry.deadline_ms > 0 ? f->started_mono + rc->retry.deadline_ms - mono
+                                               : (rc->timeout_ms > 0 ? rc->timeout_ms : 10000);
+    if (f->refresh)
+        budget = budget > 600000 ? budget : 600000;
+    if ((f->stale == NULL || f->refresh) && tok_wait <= budget)
+        return tok_wait > 0 ? tok_wait : 1;
+    return 0;
+}
+
+/* This process's bucket and quota (alone, or its share in a fleet). */
+static void gate_local(struct hf_flow *f)
+{
+    struct hf_route_state *st = f->route->state;
+    int64_t wall = hf_clock_wall_ms(), mono = hf_clock_mono_ms();
     int64_t tok_wait = 0;
     if (st->has_bucket && !hf_bucket_take(&st->bucket, mono, &tok_wait)) {
-        *why = HF_RATE_LIMITED;
-        *reason = HF_STALE_RATE_LIMITED;
-        f->res.retry_after_s = (tok_wait + 999) / 1000;
-        /* With no copy to serve, wait for the token if the deadline (or,
-         * without one, the attempt timeout) allows. */
-        int64_t budget = rc->retry.deadline_ms > 0 ? f->started_mono + rc->retry.deadline_ms - mono
-                                                   : (rc->timeout_ms > 0 ? rc->timeout_ms : 10000);
-        if (f->refresh)
-            budget = budget > 600000 ? budget : 600000; /* a run is paced: the token comes */
-        if ((f->stale == NULL || f->refresh) && tok_wait <= budget)
-            *wait_ms = tok_wait > 0 ? tok_wait : 1;
-        return false;
+        blocked(f, HF_RATE_LIMITED, HF_STALE_RATE_LIMITED, token_wait(f, tok_wait));
+        return;
     }
     if (st->has_quota && !hf_quota_take(&st->quota, wall)) {
         if (st->has_bucket)
             hf_bucket_refund(&st->bucket);
-        *why = HF_QUOTA_SPENT;
-        *reason = HF_STALE_QUOTA_SPENT;
         f->res.retry_after_s = (hf_quota_reset_at(&st->quota, wall) - wall + 999) / 1000;
-        return false;
+        blocked(f, HF_QUOTA_SPENT, HF_STALE_QUOTA_SPENT, 0);
+        return;
     }
     if (!hf_breaker_allow(&st->breaker, mono)) {
         if (st->has_bucket)
             hf_bucket_refund(&st->bucket);
         if (st->has_quota)
             hf_quota_refund(&st->quota, wall);
-        *why = HF_CIRCUIT_OPEN;
-        *reason = HF_STALE_BREAKER_OPEN;
         f->res.retry_after_s = (hf_breaker_open_until(&st->breaker) - mono + 999) / 1000;
-        return false;
+        blocked(f, HF_CIRCUIT_OPEN, HF_STALE_BREAKER_OPEN, 0);
+        return;
     }
     if (st->has_quota)
         hf_engine_quota_save(f->engine, f->route);
-    return true;
+    send_attempt(f);
+}
+
+/* The fleet's answer to a take (hf_fleet_take), on this loop. */
+static void on_take(const struct hf_fleet_answer *a, void *arg)
+{
+    struct hf_flow *f = arg;
+    if (f->magic != FLOW_MAGIC)
+        abort();
+    f->fleet_job = NULL;
+    struct hf_route_state *st = f->route->state;
+    int64_t wall = hf_clock_wall_ms(), mono = hf_clock_mono_ms();
+    if ((a->verdict == HF_FLEET_GO || a->verdict == HF_FLEET_RATE ||
+         a->verdict == HF_FLEET_QUOTA) &&
+        a->quota_left >= 0) {
+        int64_t per = st->fleet_limits.quota_per_ms;
+        atomic_store(&st->fleet_quota_window, f->take_ms - f->take_ms % per);
+        atomic_store(&st->fleet_quota_left, a->quota_left);
+    }
+    switch (a->verdict) {
+    case HF_FLEET_GO:
+        if (!hf_breaker_allow(&st->breaker, mono)) {
+            hf_fleet_refund(f->engine->fleet, &st->fleet_limits, f->take_ms);
+            f->res.retry_after_s = (hf_breaker_open_until(&st->breaker) - mono + 999) / 1000;
+            blocked(f, HF_CIRCUIT_OPEN, HF_STALE_BREAKER_OPEN, 0);
+            return;
+        }
+        send_attempt(f);
+        return;
+    case HF_FLEET_RATE:
+        blocked(f, HF_RATE_LIMITED, HF_STALE_RATE_LIMITED, token_wait(f, a->wait_ms));
+        return;
+    case HF_FLEET_QUOTA:
+        f->res.retry_after_s = (a->until_ms - wall + 999) / 1000;
+        blocked(f, HF_QUOTA_SPENT, HF_STALE_QUOTA_SPENT, 0);
+        return;
+    case HF_FLEET_PAUSED:
+        /* another instance was told to wait: so is this one */
+        hf_pause_until(&st->pause, a->until_ms, (enum hf_pause_reason)a->pause_reason);
+        f->res.retry_after_s = (a->until_ms - wall + 999) / 1000;
+        blocked(f, HF_RATE_LIMITED, HF_STALE_RATE_LIMITED, 0);
+        return;
+    default: /* Redis away: this instance's share */
+        gate_local(f);
+        return;
+    }
 }
 
 static void wait_then_attempt(struct hf_flow *f, int64_t wait_ms)
@@ -942,26 +1038,27 @@ static void wait_then_attempt(struct hf_flow *f, int64_t wait_ms)
 
 static void attempt(struct hf_flow *f)
 {
-    const struct hf_route_config *rc = &f->route->cfg;
+    struct hf_route_state *st = f->route->state;
     hf_err why;
     enum hf_stale_reason reason;
-    int64_t wait;
-    if (!gate(f, &why, &reason, &wait)) {
-        if (wait > 0) {
-            wait_then_attempt(f, wait);
-            return;
-        }
-        if (f->attempts == 0) {
-            /* nothing was sent: say why, and serve the copy without forwarding */
-            f->res.error = why;
-            f->res.stale_reason = reason;
-            snprintf(f->res.detail, sizeof f->res.detail, "%s", hf_strerror(why));
-        }
-        HF_LOG(HF_LOG_INFO, "blocked", HF_LS("route", rc->name), HF_LS("request_id", f->request_id),
-               HF_LS("reason", hf_err_label(why)), HF_LI("retry_after_s", f->res.retry_after_s));
-        fallback(f);
+    if (!gate_open(f, &why, &reason)) {
+        blocked(f, why, reason, 0);
         return;
     }
+    struct hf_fleet *fleet = f->engine->fleet;
+    if (fleet != NULL && st->fleet_limited && hf_fleet_up(fleet)) {
+        f->take_ms = hf_clock_wall_ms();
+        if (hf_fleet_take(fleet, f->loop->base, &st->fleet_limits, f->take_ms, on_take, f,
+                          &f->fleet_job) == HF_OK)
+            return;
+    }
+    gate_local(f);
+}
+
+/* The gates let this attempt through: send it. */
+static void send_attempt(struct hf_flow *f)
+{
+    const struct hf_route_config *rc = &f->route->cfg;
     int64_t timeout = rc->timeout_ms > 0 ? rc->timeout_ms : 10000;
     if (rc->retry.deadline_ms > 0) {
         int64_t left = f->started_mono + rc->retry.deadline_ms - hf_clock_mono_ms();
@@ -1078,6 +1175,107 @@ static int64_t age_s(const struct hf_entry *e, int64_t now_ms)
  * the copy when it has a validator and the caller set no conditions of its
  * own, and arm the early answer (stale-while-revalidate, latency budget).
  */
+/* --- fleet: one fetch per key across instances ----------------------------- */
+
+#define FLEET_LOCK_MIN_MS 1000
+#define FLEET_LOCK_MAX_MS 60000
+#define FLEET_READS 5 /* looks for the holder's copy, 10 ms apart and doubling */
+
+/* How long a fetch may hold its key: the whole of its retries, so a holder
+ * that dies releases it by expiry without stranding the others for long. */
+static int64_t lock_ttl(const struct hf_route_config *rc)
+{
+    int64_t t = rc->retry.deadline_ms;
+    if (t <= 0) {
+        int64_t one = rc->timeout_ms > 0 ? rc->timeout_ms : 10000;
+        t = one * (rc->retry.attempts > 0 ? rc->retry.attempts : 1) + rc->retry.max_backoff_ms;
+    }
+    return t < FLEET_LOCK_MIN_MS   ? FLEET_LOCK_MIN_MS
+           : t > FLEET_LOCK_MAX_MS ? FLEET_LOCK_MAX_MS
+                                   : t;
+}
+
+static void fleet_look(struct hf_flow *f);
+static void fleet_timer_cb(evutil_socket_t fd, short what, void *arg);
+
+/* The copy another instance stored, or not (yet). */
+static void on_fleet_copy(struct hf_entry *e, void *arg)
+{
+    struct hf_flow *f = arg;
+    if (f->magic != FLOW_MAGIC)
+        abort();
+    f->read_job = NULL;
+    int64_t now = hf_clock_wall_ms();
+    bool newer = e != NULL && e->fresh_until_ms > now &&
+                 (f->stale == NULL || e->stored_at_ms > f->stale->stored_at_ms);
+    if (newer) {
+        f->res.entry = e;
+        f->res.collapsed = true;
+        finish(f, HF_SOURCE_FRESH);
+        return;
+    }
+    hf_entry_release(&e);
+    if (++f->fleet_reads >= FLEET_READS) {
+        attempt(f); /* the copy never showed: fetch it here */
+        return;
+    }
+    /* The holder's write may still be on its way to Redis. */
+    if (f->fleet_timer == NULL &&
+        (f->fleet_timer = evtimer_new(f->loop->base, fleet_timer_cb, f)) == NULL) {
+        attempt(f);
+        return;
+    }
+    int64_t ms = (int64_t)10 << (f->fleet_reads - 1);
+    struct timeval tv = {0, (suseconds_t)ms * 1000};
+    if (evtimer_add(f->fleet_timer, &tv) != 0)
+        attempt(f);
+}
+
+static void fleet_look(struct hf_flow *f)
+{
+    if (hf_reader_get(f->engine->reader, f->loop->base, f->key, hf_clock_wall_ms(), on_fleet_copy,
+                      f, &f->read_job) != HF_OK)
+        attempt(f);
+}
+
+static void fleet_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    fleet_look(arg);
+}
+
+/* Another instance's fetch of the key ended (or the wait did). */
+static void on_fleet_wait(const struct hf_fleet_answer *a, void *arg)
+{
+    struct hf_flow *f = arg;
+    if (f->magic != FLOW_MAGIC)
+        abort();
+    f->fleet_job = NULL;
+    if (a->verdict == HF_FLEET_DONE && a->outcome == HF_FLEET_STORED)
+        fleet_look(f);
+    else
+        attempt(f); /* it failed, died or overran, or Redis went: fetch here */
+}
+
+static void on_lock(const struct hf_fleet_answer *a, void *arg)
+{
+    struct hf_flow *f = arg;
+    if (f->magic != FLOW_MAGIC)
+        abort();
+    f->fleet_job = NULL;
+    if (a->verdict == HF_FLEET_GO) {
+        f->fleet_locked = true;
+    } else if (a->verdict == HF_FLEET_HELD) {
+        if (counted(f->engine, f->route))
+            hf_metric_inc(f->engine->metrics, HF_M_COALESCED_TOTAL, f->route->index, 0);
+        if (hf_fleet_wait(f->engine->fleet, f->loop->base, f->key, lock_ttl(&f->route->cfg),
+                          on_fleet_wait, f, &f->fleet_job) == HF_OK)
+            return;
+    }
+    attempt(f);
+}
+
 static hf_err proceed(struct hf_flow *f)
 {
     const struct hf_route_config *rc = &f->route->cfg;
@@ -1109,6 +1307,13 @@ static hf_err proceed(struct hf_flow *f)
             arm_budget(f->loop->base, &f->budget, budget_cb, f, rc->latency_budget_ms);
         }
     }
+    /* In a fleet, one instance fetches a key for all of them. */
+    struct hf_fleet *fleet = f->engine->fleet;
+    if (fleet != NULL && f->leader && !f->refresh && f->engine->reader != NULL &&
+        hf_fleet_up(fleet) &&
+        hf_fleet_lock(fleet, f->loop->base, f->key, lock_ttl(rc), on_lock, f, &f->fleet_job) ==
+            HF_OK)
+        return HF_OK;
     attempt(f);
     return HF_OK;
 }

@@ -34,6 +34,10 @@ struct slot {
     const struct hf_route *route;
     struct event *timer;
     struct hf_refresh_run *run; /* the run in progress, or NULL */
+    /* In a fleet: the claim of a slot asked of Redis, and the run it is for. */
+    struct hf_fleet_job *claim;
+    enum hf_refresh_trigger claim_trigger;
+    int64_t claim_min_age_ms;
 };
 
 struct hf_scheduler {
@@ -79,13 +83,54 @@ static void start_run(struct slot *sl, enum hf_refresh_trigger trigger, int64_t 
                HF_LS("detail", "the previous run is still going; this one is skipped"));
         return;
     }
-    struct hf_refresh_options o = {
-        .trigger = trigger, .min_age_ms = min_age_ms, .only_target = target};
+    /* In a fleet the other instances hold memory copies of what this run
+     * refreshes: the stamp tells their janitors to read them again. */
+    struct hf_refresh_options o = {.trigger = trigger,
+                                   .min_age_ms = min_age_ms,
+                                   .only_target = target,
+                                   .announce = sl->s->loop.engine->fleet != NULL};
     char err[256];
     /* run_done may clear sl->run before this returns: the run ended at once. */
     if (hf_refresh_start(&sl->s->loop, r, &o, NULL, run_done, sl, &sl->run, err, sizeof err) !=
         HF_OK)
         HF_LOG(HF_LOG_ERROR, "refresh_failed", HF_LS("route", r->cfg.name), HF_LS("detail", err));
+}
+
+static void on_claim(const struct hf_fleet_answer *a, void *arg)
+{
+    struct slot *sl = arg;
+    sl->claim = NULL;
+    if (a->verdict == HF_FLEET_HELD) {
+        HF_LOG(HF_LOG_INFO, "refresh_skipped", HF_LS("route", sl->route->cfg.name),
+               HF_LS("trigger", hf_refresh_trigger_name(sl->claim_trigger)),
+               HF_LS("detail", "another instance of the fleet runs this slot"));
+        return;
+    }
+    /* ours, or Redis is away: then every instance runs it, within its
+     * share of the limits */
+    start_run(sl, sl->claim_trigger, sl->claim_min_age_ms, NULL);
+}
+
+/*
+ * A scheduled run (a slot starting at slot_ms, or -1: the warm start): in
+ * a fleet, only the instance that claims it runs it.  A slot's claim lasts
+ * its gap, so it is gone by the next one.
+ */
+static void claim_run(struct slot *sl, enum hf_refresh_trigger trigger, int64_t min_age_ms,
+                      int64_t slot_ms, int64_t gap_ms)
+{
+    struct hf_fleet *fleet = sl->s->loop.engine->fleet;
+    if (fleet == NULL || !hf_fleet_up(fleet)) {
+        start_run(sl, trigger, min_age_ms, NULL);
+        return;
+    }
+    if (sl->claim != NULL)
+        return; /* the previous claim is still unanswered: Redis is slow */
+    sl->claim_trigger = trigger;
+    sl->claim_min_age_ms = min_age_ms;
+    if (hf_fleet_claim(fleet, sl->s->base, sl->route->cfg.name, slot_ms,
+                       gap_ms > 1000 ? gap_ms : 1000, on_claim, sl, &sl->claim) != HF_OK)
+        start_run(sl, trigger, min_age_ms, NULL);
 }
 
 /* The route's next slot after `after`, for the 503 of a miss and /health. */
@@ -130,7 +175,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
         /* Copies a recent run (or another process) refreshed are left
          * alone: younger than half the gap this slot closes, they were
          * fetched since the previous slot, late as a run may be. */
-        start_run(sl, HF_REFRESH_SCHEDULE, gap_before(sl->route, next) / 2, NULL);
+        int64_t gap = gap_before(sl->route, next);
+        claim_run(sl, HF_REFRESH_SCHEDULE, gap / 2, next, gap);
         plan_next(sl, now > next ? now : next);
     }
     arm(sl, now);
@@ -144,6 +190,7 @@ static void drop_slots(struct hf_scheduler *s)
         struct slot *sl = &s->slots[i];
         if (sl->timer != NULL)
             event_free(sl->timer);
+        hf_fleet_cancel(sl->claim);
         hf_refresh_cancel(&sl->run);
     }
     free(s->slots);
@@ -177,8 +224,12 @@ static void build_slots(struct hf_scheduler *s, struct hf_engine *e)
         arm(sl, now);
         /* Warm start: a copy older than the schedule's gap missed a run. */
         int64_t last = hf_schedule_prev(&r->schedule, now);
-        start_run(sl, HF_REFRESH_START,
-                  last == INT64_MIN ? r->refresh_interval_ms : gap_before(r, last), NULL);
+        int64_t gap = last == INT64_MIN ? r->refresh_interval_ms : gap_before(r, last);
+        /* In a fleet, instances starting together warm up once; one that
+         * starts later runs its own, which finds the others' copies current
+         * in the shared store and fetches only what is missing. */
+        int64_t hold = gap / 2 < 600000 ? gap / 2 : 600000;
+        claim_run(sl, HF_REFRESH_START, gap, -1, hold);
     }
 }
 

@@ -58,6 +58,7 @@ struct server {
     char *deferred[MAX_DEFERRED]; /* keys and prefixes to delete, guarded by janitor_mu */
     int ndeferred;
     struct hf_scheduler *scheduler; /* background routes' refresh runs */
+    struct hf_fleet *fleet;         /* the first generation's, every generation's */
     pthread_mutex_t poll_mu;        /* the janitor's use of scheduler vs its stop */
 };
 
@@ -92,10 +93,13 @@ static void run_deferred(struct server *s)
     while (s->ndeferred > 0) {
         char *p = s->deferred[--s->ndeferred];
         pthread_mutex_unlock(&s->janitor_mu);
-        if (p[0] == 'p')
+        if (p[0] == 'p') {
             hf_store_delete_prefix(s->store, p + 1, NULL);
-        else
+        } else {
             hf_store_delete(s->store, p + 1);
+            if (s->fleet != NULL) /* the others drop their memory copies (and variants) */
+                hf_fleet_purge(s->fleet, p + 1);
+        }
         free(p);
         pthread_mutex_lock(&s->janitor_mu);
     }
@@ -271,6 +275,7 @@ int hf_proxy_main(const char *config_path)
         goto out;
     }
     s.store = s.engine->store;
+    s.fleet = s.engine->fleet;
     s.engine->defer_delete = defer_delete;
     s.engine->defer_ctx = &s;
     plan_warnings(cfg);
