@@ -357,11 +357,12 @@ int64_t hf_route_quota_left(struct hf_engine *e, const struct hf_route *r, int64
     if (!st->has_quota)
         return -1;
     int64_t fleet = atomic_load(&st->fleet_quota_left);
-    if (st->fleet_limited && fleet >= 0 &&
-        (e == NULL || e->fleet == NULL || hf_fleet_up(e->fleet))) {
+    if (st->fleet_limited && (e == NULL || e->fleet == NULL || hf_fleet_up(e->fleet))) {
+        /* the fleet's count as Redis last gave it; none yet in this window
+         * (or none at all): the whole quota, as far as this instance knows */
         int64_t per = st->fleet_limits.quota_per_ms;
-        if (atomic_load(&st->fleet_quota_window) != now_ms - now_ms % per)
-            return st->fleet_limits.quota_count; /* a new window since: nothing used yet */
+        if (fleet < 0 || atomic_load(&st->fleet_quota_window) != now_ms - now_ms % per)
+            return st->fleet_limits.quota_count;
         return fleet;
     }
     return hf_quota_remaining(&st->quota, now_ms);
