@@ -318,8 +318,11 @@ out:
 static void fleet_purged(const char *prefix, void *arg)
 {
     struct hf_store *mem = arg;
-    if (mem != NULL)
-        hf_store_delete_prefix(mem, prefix, NULL);
+    if (mem == NULL)
+        return;
+    /* "": purges may have been missed (the subscription was lost): every
+     * copy, which means every GET copy (the only ones stored). */
+    hf_store_delete_prefix(mem, prefix[0] != '\0' ? prefix : "GET ", NULL);
 }
 
 /* Before a lock is released as "stored": the Redis store's queued writes

@@ -38,7 +38,7 @@
 
 #include <holdfast/retry.h>
 
-#include "cache/redis_link.h"
+#include "fleet/redis_link.h"
 #include "core/clock.h"
 #include "obs/log.h"
 

@@ -56,7 +56,7 @@
  * sake (I/O, error replies, fast failures while down, dropped writes).
  *
  * The URL, a new connection (AUTH, SELECT, PING) and SIGPIPE are
- * cache/redis_link.h's, shared with the fleet (fleet/fleet.c).
+ * fleet/redis_link.h's, shared with the fleet (fleet/fleet.c).
  */
 #include <assert.h>
 #include <errno.h>
@@ -72,7 +72,7 @@
 
 #include <holdfast/retry.h>
 
-#include "cache/redis_link.h"
+#include "fleet/redis_link.h"
 #include "cache/store_impl.h"
 #include "core/clock.h"
 #include "obs/log.h"

@@ -2,7 +2,7 @@
  * Redis URLs, connections and SIGPIPE, shared by the Redis store tier and
  * the fleet; see redis_link.h.
  */
-#include "cache/redis_link.h"
+#include "fleet/redis_link.h"
 
 #include <errno.h>
 #include <pthread.h>
