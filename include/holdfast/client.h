@@ -100,6 +100,7 @@ struct hf_config {
     int64_t keep_ms;           /* delete copies stored longer ago than this (0: keep) */
     const char *listen;        /* proxy listener "HOST:PORT" (127.0.0.1:8080) */
     const char *admin;         /* admin listener "HOST:PORT" (127.0.0.1:8081) */
+    const char *static_dir;    /* files served where no route matches (serve); NULL: none */
     int workers;               /* event-loop threads; 0: one per core */
     const char *log_level;     /* "debug", "info", "warn", "error" or "off" (info) */
     const char *log_format;    /* "json" or "text" (json) */

@@ -68,6 +68,14 @@ const struct hf__key hf__keys[] = {
      .help = "Event-loop threads, each with its own listener and connections to the APIs. "
              "0: one per CPU core."},
 
+    {.path = "static", .type = HF_KT_STRING, .flags = HF_KF_OFF | HF_KF_PATH, .def = "none",
+     .min = 1, .max = 4096, .syntax = "DIR or none", .example = "dashboard/", CFG(static_dir),
+     .help = "Serve the files in DIR for GET and HEAD of paths no route claims (a small front "
+             "end beside its APIs; / is index.html). Read into memory at start (at most "
+             "1024 files, 32MB in all): a change needs a restart. Only regular files under "
+             "DIR; no listings; names starting with a dot are left out. A relative path is "
+             "taken from the directory of this file."},
+
     {.path = "store", .type = HF_KT_SECTION,
      .help = "Where answers are cached: a memory tier bounded in bytes, in front of an "
              "optional SQLite file."},
@@ -680,8 +688,10 @@ static hf_err set_rate(int64_t *count, int64_t *per_ms, const char *text, char *
     return HF_OK;
 }
 
-/* "none" -> NULL; else "sqlite:" + the path, relative ones under dir. */
-static hf_err set_store(const char **field, const char *text, struct hf__arena *a, const char *dir)
+/* A path taken from the directory of the config file when relative, after
+ * scheme ("sqlite:" for the store, "" for a plain path); "none" -> NULL. */
+static hf_err set_path(const char **field, const char *text, struct hf__arena *a, const char *dir,
+                       const char *scheme)
 {
     if (strcmp(text, "none") == 0) {
         *field = NULL;
@@ -693,12 +703,12 @@ static hf_err set_store(const char **field, const char *text, struct hf__arena *
     }
     bool rel = text[0] != '/' && dir != NULL && dir[0] != '\0';
     size_t dlen = rel ? strlen(dir) : 0;
-    size_t tlen = strlen(text);
-    char *s = hf__arena_alloc(a, 7 + dlen + 1 + tlen + 1);
+    size_t tlen = strlen(text), sl = strlen(scheme);
+    char *s = hf__arena_alloc(a, sl + dlen + 1 + tlen + 1);
     if (s == NULL)
         return HF_ENOMEM;
-    memcpy(s, "sqlite:", 7);
-    size_t o = 7;
+    memcpy(s, scheme, sl);
+    size_t o = sl;
     if (rel) {
         memcpy(s + o, dir, dlen);
         o += dlen;
@@ -740,7 +750,9 @@ static hf_err set_string(const struct hf__key *k, const char **field, const char
         return HF_CONFIG;
     }
     if (k->flags & HF_KF_STORE)
-        return set_store(field, text, a, dir);
+        return set_path(field, text, a, dir, "sqlite:");
+    if (k->flags & HF_KF_PATH)
+        return set_path(field, text, a, dir, "");
     if (k->flags & (HF_KF_REDIS | HF_KF_MEMCACHED)) {
         /* the store's own URL forms */
         bool unix_sock = (k->flags & HF_KF_REDIS) && strncmp(text, "unix://", 7) == 0;

@@ -47,6 +47,7 @@ enum hf__kscope {
 #define HF_KF_REDIS 0x40u     /* string: a Redis URL; unix:///PATH -> redis+unix:///PATH */
 #define HF_KF_MEMCACHED 0x80u /* string: HOST:PORT,... -> "memcached://HOST:PORT,..." */
 #define HF_KF_SECRET 0x100u   /* string: may hold a password: never shown in a message */
+#define HF_KF_PATH 0x200u     /* string: a path, relative to the config file's directory */
 
 struct hf__key {
     const char *path; /* "routes[].retry.attempts" */

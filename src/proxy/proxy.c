@@ -44,6 +44,7 @@
 #include "obs/log.h"
 #include "obs/metrics.h"
 #include "proxy/proxy_impl.h"
+#include "proxy/static.h"
 #include "upstream/upstream.h"
 
 #define PREQ_MAGIC 0x70726571u /* "preq" */
@@ -379,6 +380,49 @@ static void on_flow_done(struct hf_flow_result *r, void *arg)
     preq_free(p);
 }
 
+/* --- static files ----------------------------------------------------------- */
+
+static void static_unref_cb(const void *data, size_t len, void *arg)
+{
+    (void)data;
+    (void)len;
+    (void)arg; /* the table outlives every worker */
+}
+
+/* A GET or HEAD no route claims, for a `static:` file: true when answered. */
+static bool serve_static(struct preq *p, const char *uri)
+{
+    const struct hf__static_file *f = hf__static_find(p->w->statics, uri, strcspn(uri, "?#"));
+    if (f == NULL)
+        return false;
+    struct evhttp_request *req = p->req;
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    evhttp_add_header(out, "Content-Type", f->type);
+    evhttp_add_header(out, "ETag", f->etag);
+    evhttp_add_header(out, "Last-Modified", f->last_modified);
+    evhttp_add_header(out, "Cache-Control", "no-cache"); /* revalidated: a restart may change it */
+    evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
+    evhttp_add_header(out, "X-Request-Id", p->request_id);
+    const char *inm = evhttp_find_header(evhttp_request_get_input_headers(req), "If-None-Match");
+    int status = 200;
+    if (inm != NULL && (strcmp(inm, f->etag) == 0 || strcmp(inm, "*") == 0)) {
+        status = 304;
+        evhttp_send_reply(req, 304, "Not Modified", NULL);
+    } else {
+        struct evbuffer *b = evbuffer_new(); /* evhttp leaves the body out for HEAD */
+        if (b != NULL)
+            evbuffer_add_reference(b, f->body, f->len, static_unref_cb, NULL);
+        evhttp_send_reply(req, 200, "OK", b);
+        if (b != NULL)
+            evbuffer_free(b);
+    }
+    if (hf_log_enabled(HF_LOG_DEBUG))
+        HF_LOG(HF_LOG_DEBUG, "static", HF_LS("request_id", p->request_id), HF_LS("path", p->path),
+               HF_LI("status", status));
+    preq_free(p);
+    return true;
+}
+
 /* --- the request handler --------------------------------------------------- */
 
 static void reject(struct preq *p, int status, const char *type, const char *title,
@@ -429,6 +473,8 @@ static void handle(struct evhttp_request *req, void *arg)
     const char *rest = NULL;
     p->route = hf__route_match(eng, uri, &rest);
     if (p->route == NULL) {
+        if (!p->unsafe && p->w->statics != NULL && serve_static(p, uri))
+            return;
         reject(p, 404, "no-route", "No route", "no configured route matches this path");
         return;
     }

@@ -18,6 +18,7 @@ struct event_base;
 struct evhttp;
 struct evhttp_request;
 struct evhttp_bound_socket;
+struct hf__static;
 
 struct worker {
     int id;
@@ -28,6 +29,7 @@ struct worker {
     struct evhttp *http;
     struct evhttp_bound_socket *bound;
     struct hf_flow_loop fl;
+    const struct hf__static *statics;      /* `static:` files (read-only), or NULL */
     _Atomic int active;                    /* requests in progress */
     struct hf_engine *_Atomic next_engine; /* handed over by hf__worker_switch() */
     int64_t drain_deadline_ms;             /* monotonic */

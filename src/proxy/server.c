@@ -27,6 +27,7 @@
 #include "obs/log.h"
 #include "proxy/proxy.h"
 #include "proxy/proxy_impl.h"
+#include "proxy/static.h"
 #include "upstream/upstream.h"
 
 #define SHUTDOWN_GRACE_MS 10000
@@ -59,6 +60,7 @@ struct server {
     int ndeferred;
     struct hf_scheduler *scheduler; /* background routes' refresh runs */
     struct hf_fleet *fleet;         /* the first generation's, every generation's */
+    struct hf__static *statics;     /* `static:` files, read at start */
     pthread_mutex_t poll_mu;        /* the janitor's use of scheduler vs its stop */
 };
 
@@ -221,10 +223,11 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     if (!same(old->listen, cfg->listen) || !same(old->admin, cfg->admin) ||
         !same(old->store, cfg->store) || !same(old->store_redis, cfg->store_redis) ||
         !same(old->store_memcached, cfg->store_memcached) || old->workers != cfg->workers ||
-        old->memory_bytes != cfg->memory_bytes || old->max_size_bytes != cfg->max_size_bytes)
+        !same(old->static_dir, cfg->static_dir) || old->memory_bytes != cfg->memory_bytes ||
+        old->max_size_bytes != cfg->max_size_bytes)
         HF_LOG(HF_LOG_WARN, "reload_partial", HF_LS("config", s->config_path),
-               HF_LS("detail", "listen, admin, workers and store settings take a restart; "
-                               "the rest is applied"));
+               HF_LS("detail", "listen, admin, workers, static and store settings take a "
+                               "restart; the rest is applied"));
     if (hf_engine_reload(cfg, s->engine, &next, err, sizeof err) == HF_OK) {
         next->defer_delete = defer_delete;
         next->defer_ctx = s;
@@ -265,6 +268,14 @@ int hf_proxy_main(const char *config_path)
     }
     cfg = hf_config_file_config(s.file);
     configure_logs(cfg);
+    if (cfg->static_dir != NULL && hf__static_load(cfg->static_dir, &s.statics, err, sizeof err)) {
+        fprintf(stderr, "holdfast serve: %s\n", err);
+        hf_config_file_free(&s.file);
+        return 1;
+    }
+    if (s.statics != NULL)
+        HF_LOG(HF_LOG_INFO, "static_files", HF_LS("dir", cfg->static_dir),
+               HF_LI("files", (int64_t)hf__static_count(s.statics)));
     signal(SIGPIPE, SIG_IGN);
     if (hf_upstream_global_init() != HF_OK) {
         fprintf(stderr, "holdfast serve: cannot initialise libcurl\n");
@@ -306,6 +317,7 @@ int hf_proxy_main(const char *config_path)
     }
     for (int i = 0; i < n; i++) {
         s.workers[i].id = i;
+        s.workers[i].statics = s.statics;
         s.nworkers = i + 1;
         if (hf__worker_start(&s.workers[i], s.engine, fds[i], err, sizeof err) != HF_OK) {
             for (int j = i + 1; j < n; j++)
@@ -379,6 +391,7 @@ out:
     if (s.base != NULL)
         event_base_free(s.base);
     hf_config_file_free(&s.file);
+    hf__static_free(&s.statics);
     if (rc == 0)
         HF_LOG(HF_LOG_INFO, "stopped", HF_LS("config", config_path));
     return rc;
