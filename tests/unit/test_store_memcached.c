@@ -69,15 +69,34 @@ static void kill_children(void)
         kill_child(children[i]);
 }
 
+/*
+ * A loopback port nobody listens on, and that no other process will be
+ * handed for about a minute: the port is bound, listened on, connected to
+ * and the accepted side closed first, so it sits in TIME_WAIT.  The kernel
+ * then gives it to no bind(0) and no connect() of anyone else (both skip a
+ * port with a TIME_WAIT socket), yet memcached binds it at once: it sets
+ * SO_REUSEADDR, which a TIME_WAIT socket does not stop.  A plain
+ * bind(0)-then-close would leave the port free for any other test running
+ * in parallel to take before memcached does.
+ */
 static int free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
+    int one = 1;
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(l >= 0 && c >= 0);
+    assert_int_equal(setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof a;
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
+    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(l, 1), 0);
+    assert_int_equal(getsockname(l, (struct sockaddr *)&a, &len), 0);
+    assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof a), 0);
+    int s = accept(l, NULL, NULL);
+    assert_true(s >= 0);
+    close(s); /* first: the TIME_WAIT is on the port's side */
+    close(c);
+    close(l);
     return ntohs(a.sin_port);
 }
 
@@ -99,16 +118,25 @@ static int connect_port(int port)
     return fd;
 }
 
-static bool answers(int port)
+/* The memcached on port answers, and it is process pid (not another
+ * test's server that took the port). */
+static bool answers(int port, pid_t pid)
 {
     int fd = connect_port(port);
     if (fd < 0)
         return false;
-    char buf[64] = "";
-    bool ok = write(fd, "version\r\n", 9) == 9 && read(fd, buf, sizeof buf - 1) > 0 &&
-              strncmp(buf, "VERSION", 7) == 0;
+    char buf[4096] = "", want[32];
+    size_t used = 0;
+    ssize_t r = 0;
+    bool ok = write(fd, "stats\r\n", 7) == 7;
+    while (ok && used < sizeof buf - 1 && strstr(buf, "END\r\n") == NULL &&
+           (r = read(fd, buf + used, sizeof buf - 1 - used)) > 0) {
+        used += (size_t)r;
+        buf[used] = '\0';
+    }
     close(fd);
-    return ok;
+    snprintf(want, sizeof want, "STAT pid %d\r\n", (int)pid);
+    return ok && strstr(buf, want) != NULL;
 }
 
 static void pause_ms(long ms)
@@ -118,8 +146,14 @@ static void pause_ms(long ms)
         ;
 }
 
-/* Start memcached on port and wait (up to 5 s) until it answers. */
-static pid_t spawn_memcached(int port)
+/* Where a memcached that would not start said why. */
+static char mc_err_path[256];
+
+/*
+ * Start memcached on port: its pid once it answers (within 5 s), -1 when it
+ * exited first (the port was taken: its reason is in mc_err_path).
+ */
+static pid_t try_spawn_memcached(int port)
 {
     char p[16];
     snprintf(p, sizeof p, "%d", port);
@@ -141,24 +175,74 @@ static pid_t spawn_memcached(int port)
         if (getppid() != parent)
             _exit(1);
         int null = open("/dev/null", O_RDWR);
+        int err = open(mc_err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         if (null >= 0) {
             dup2(null, 0);
             dup2(null, 1);
-            dup2(null, 2);
+            dup2(err >= 0 ? err : null, 2);
         }
         execv(MEMCACHED_BIN, argv);
         _exit(127);
     }
     children[slot] = pid;
     int64_t deadline = hf_clock_mono_ms() + 5000;
-    while (!answers(port)) {
-        if (hf_clock_mono_ms() > deadline || waitpid(pid, NULL, WNOHANG) == pid) {
+    while (!answers(port, pid)) {
+        if (waitpid(pid, NULL, WNOHANG) == pid) {
             forget_child(pid);
-            fail_msg("memcached on port %d did not start", port);
+            return -1;
+        }
+        if (hf_clock_mono_ms() > deadline) {
+            kill_child(pid);
+            fail_msg("memcached on port %d did not answer within 5 s", port);
         }
         pause_ms(5);
     }
     return pid;
+}
+
+static const char *mc_err(void)
+{
+    static char buf[512];
+    buf[0] = '\0';
+    FILE *fp = fopen(mc_err_path, "r");
+    if (fp != NULL) {
+        size_t n = fread(buf, 1, sizeof buf - 1, fp);
+        buf[n] = '\0';
+        fclose(fp);
+    }
+    buf[strcspn(buf, "\n")] = '\0';
+    return buf;
+}
+
+/*
+ * Start memcached again on the port a test's store names.  Taken in the
+ * moment after a kill (free_port's reservation is gone once the port was
+ * used): try again for a while, then say who holds it.
+ */
+static pid_t spawn_memcached(int port)
+{
+    for (int i = 0; i < 20; i++) {
+        pid_t pid = try_spawn_memcached(port);
+        if (pid > 0)
+            return pid;
+        pause_ms(100);
+    }
+    fail_msg("memcached could not start on port %d: %s", port, mc_err());
+    return -1;
+}
+
+/* Start memcached on a free port of its own (*port); another one if that
+ * port was taken after all. */
+static pid_t spawn_memcached_anywhere(int *port)
+{
+    for (int i = 0; i < 10; i++) {
+        *port = free_port();
+        pid_t pid = try_spawn_memcached(*port);
+        if (pid > 0)
+            return pid;
+    }
+    fail_msg("memcached could not start on 10 free ports: %s", mc_err());
+    return -1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -305,17 +389,26 @@ static bool on_server(const char *key)
     return hit;
 }
 
-/* The seconds key's copy has left on the server (-1: no expiry). */
-static long ttl_of(const char *key)
+/* The seconds key's copy has left on the server (-1: no expiry) in *ttl;
+ * false when the server has no copy (expired, or never stored). */
+static bool ttl_or_gone(const char *key, long *ttl)
 {
     char name[64], cmd[96];
     entry_name(key, name);
     snprintf(cmd, sizeof cmd, "mg %s t\r\n", name);
     char *r = raw_line(cmd);
-    long ttl = 0;
-    if (sscanf(r, "HD t%ld", &ttl) != 1)
+    bool found = strncmp(r, "EN", 2) != 0;
+    if (found && sscanf(r, "HD t%ld", ttl) != 1)
         fail_msg("mg %s t: %s", name, r);
     free(r);
+    return found;
+}
+
+static long ttl_of(const char *key)
+{
+    long ttl = 0;
+    if (!ttl_or_gone(key, &ttl))
+        fail_msg("no copy of %s on the server", key);
     return ttl;
 }
 
@@ -357,6 +450,21 @@ static const char *logs_text(void)
     return buf;
 }
 
+/*
+ * Wait (at most 2 s) until needle was logged.  The store's threads log
+ * after they act: the writer marks the store up, then logs store_up, so a
+ * test that saw the store up may read the logs a moment too early.
+ */
+static void wait_logged(const char *needle)
+{
+    int64_t start = hf_clock_mono_ms();
+    while (strstr(logs_text(), needle) == NULL) {
+        if (hf_clock_mono_ms() - start > 2000)
+            fail_msg("not logged within 2 s: %s; logged: %s", needle, logs_text());
+        pause_ms(5);
+    }
+}
+
 /* ------------------------------------------------------------------ */
 /* Fixtures                                                           */
 /* ------------------------------------------------------------------ */
@@ -369,8 +477,9 @@ static int group_setup(void **state)
     const char *tmp = getenv("HF_TEST_TMPDIR");
     snprintf(log_path, sizeof log_path, "%s/memcached-test-%d.log", tmp && *tmp ? tmp : "/tmp",
              (int)getpid());
-    g_port = free_port();
-    g_pid = spawn_memcached(g_port);
+    snprintf(mc_err_path, sizeof mc_err_path, "%s/memcached-test-%d.err",
+             tmp && *tmp ? tmp : "/tmp", (int)getpid());
+    g_pid = spawn_memcached_anywhere(&g_port);
     snprintf(g_url, sizeof g_url, "memcached://127.0.0.1:%d", g_port);
     return 0;
 }
@@ -380,6 +489,7 @@ static int group_teardown(void **state)
     (void)state;
     kill_children();
     unlink(log_path);
+    unlink(mc_err_path);
     return 0;
 }
 
@@ -566,7 +676,7 @@ static void test_too_large_for_server(void **state)
     logs_capture();
     put(s, e);
     flush(s);
-    assert_non_null(strstr(logs_text(), "store_write_failed"));
+    wait_logged("store_write_failed");
     assert_false(has_stale(s, "k", 1));
     assert_true(hf__store_up(s)); /* a refusal is not an outage */
     hf_store_close(&s);
@@ -867,10 +977,18 @@ static void test_exptime(void **state)
     put(s, mk("GET r /40d", now, now + 1000, now + 40 * day, "body-40d"));
     put(s, mk("GET r /ms", now, now + 10, now + 10, "body-ms"));
     flush(s);
+    /* First: memcached's clock ticks once a second, so an exptime of 2 s
+     * may end as little as 1 s after the set; on a loaded machine that
+     * second may be over before it is read, and it then says nothing. */
+    long ms_ttl = 0;
+    if (ttl_or_gone("GET r /ms", &ms_ttl))
+        assert_near(ms_ttl, 2);
+    else if (hf_clock_wall_ms() - now < 1000)
+        fail_msg("the copy with 10 ms to live was gone after %lld ms",
+                 (long long)(hf_clock_wall_ms() - now));
     assert_int_equal(ttl_of("GET r /forever"), -1);
     assert_near(ttl_of("GET r /minute"), 61);
     assert_near(ttl_of("GET r /40d"), (long)((now + 40 * day) / 1000) + 2 - now_s);
-    assert_near(ttl_of("GET r /ms"), 2);
 
     /* Past its window when put: not stored, and the older copy goes. */
     put(s, mk("GET r /minute", now, now, now, "body-expired"));
@@ -1011,8 +1129,8 @@ static void test_urls(void **state)
 static void test_two_servers(void **state)
 {
     (void)state;
-    int port2 = free_port();
-    pid_t pid2 = spawn_memcached(port2);
+    int port2 = 0;
+    pid_t pid2 = spawn_memcached_anywhere(&port2);
     char url[128];
     snprintf(url, sizeof url, "memcached://127.0.0.1:%d,127.0.0.1:%d", g_port, port2);
     struct hf_store *a = open_url(url, 0, 0), *b = open_url(url, 0, 0);
@@ -1173,7 +1291,12 @@ static void test_server_hangs(void **state)
         if (elapsed_ms(t) > worst)
             worst = elapsed_ms(t);
     }
-    assert_true(worst < 150);
+    /* A put waits at most the store's queue wait (100 ms) for room, never
+     * for the server (its poll timeout is 500 ms).  Measured: 100-107 ms
+     * even beside busy loops on every core; the bound leaves room for a
+     * loaded machine and still tells the two apart. */
+    if (worst >= 400)
+        fail_msg("a put waited %lld ms for a hung server", (long long)worst);
     (void)t0;
 
     struct hf_entry *e = NULL;
@@ -1193,9 +1316,7 @@ static void test_server_hangs(void **state)
     assert_false(has_stale(s, "GET v /a\nx=1", 1));
     assert_true(has_stale(s, "GET v /a", 1));
     assert_true(has_stale(s, "GET r /other", 1));
-    const char *logs = logs_text();
-    assert_non_null(strstr(logs, "\"deletes_replayed\":2"));
-    assert_non_null(strstr(logs, "\"renewed_all\":false"));
+    wait_logged("\"deletes_replayed\":2,\"renewed_all\":false");
     put(s, mk("GET r /k", 0, 100, 200, "new"));
     flush(s);
     assert_true(has_stale(s, "GET r /k", 1));
@@ -1227,7 +1348,7 @@ static void test_open_before_server(void **state)
 
     pid_t pid = spawn_memcached(port);
     wait_up(s, 6000);
-    assert_non_null(strstr(logs_text(), "\"renewed_all\":true"));
+    wait_logged("\"renewed_all\":true");
     put(s, mk("k", 0, 100, 200, "x"));
     flush(s);
     assert_true(has_stale(s, "k", 1));
