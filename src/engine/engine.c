@@ -301,6 +301,7 @@ static hf_err open_store(const struct hf_config *cfg, struct hf_engine *e, char 
     }
     if ((err = hf__store_tiered(mem, back, &e->store)))
         goto out;
+    e->back = back;
     e->mem = mem; /* owned by the tiered store, like the rest */
     return HF_OK;
 out:
@@ -313,16 +314,24 @@ out:
     return err;
 }
 
-/* Another instance purged copies: drop this one's memory copies too (the
- * shared tier's are gone already). */
+/*
+ * Another instance purged copies: drop this one's too, in memory and in
+ * its file (the shared tier's are gone already).  arg is the first
+ * generation, whose tiers every generation shares.  "" means purges may
+ * have been missed (the subscription was lost): every memory copy goes
+ * (the next read finds the shared tier's), but the file keeps its copies,
+ * the fallback while the shared tier is away.
+ */
 static void fleet_purged(const char *prefix, void *arg)
 {
-    struct hf_store *mem = arg;
-    if (mem == NULL)
+    struct hf_engine *e = arg;
+    if (prefix[0] == '\0') {
+        hf_store_delete_prefix(e->mem, "GET ", NULL); /* only GET copies are stored */
         return;
-    /* "": purges may have been missed (the subscription was lost): every
-     * copy, which means every GET copy (the only ones stored). */
-    hf_store_delete_prefix(mem, prefix[0] != '\0' ? prefix : "GET ", NULL);
+    }
+    hf_store_delete_prefix(e->mem, prefix, NULL);
+    if (e->disk != NULL)
+        hf_store_delete_prefix(e->disk, prefix, NULL);
 }
 
 /* Before a lock is released as "stored": the Redis store's queued writes
@@ -337,7 +346,7 @@ static hf_err open_fleet(const struct hf_config *cfg, struct hf_engine *e, char 
 {
     struct hf_fleet_options o = {.url = cfg->store_redis,
                                  .on_purge = fleet_purged,
-                                 .purge_arg = e->mem,
+                                 .purge_arg = e,
                                  .before_release = e->shared != NULL ? fleet_flush : NULL,
                                  .release_arg = e->shared};
     return hf_fleet_open(&o, &e->fleet, errbuf, errlen);
@@ -498,6 +507,7 @@ static hf_err engine_build(const struct hf_config *cfg, struct hf_engine *prev,
         e->shared = prev->shared;
         e->shared_redis = prev->shared_redis;
         e->disk = prev->disk;
+        e->back = prev->back;
         e->reader = prev->reader;
         e->fleet = prev->fleet;
         e->borrowed = true;
@@ -506,7 +516,7 @@ static hf_err engine_build(const struct hf_config *cfg, struct hf_engine *prev,
                         cfg->store_redis != NULL || cfg->store_memcached != NULL;
         if ((err = open_store(cfg, e, errbuf, errlen)))
             goto out;
-        if (e->mem != NULL && (err = hf_reader_create(e->store, &e->reader)))
+        if (e->mem != NULL && (err = hf_reader_create(e->store, e->back, &e->reader)))
             goto out;
         if ((err = hf_inflight_create(65536, &e->inflight)))
             goto out;

@@ -106,6 +106,7 @@ struct hf_engine {
     struct hf_store *mem;         /* that memory tier (part of store), or NULL */
     struct hf_store *shared;      /* the fleet's Redis or Memcached tier (part of store), or NULL */
     struct hf_store *disk;        /* the SQLite tier (part of store), or NULL */
+    struct hf_store *back;        /* every tier below memory (part of store), or NULL */
     bool shared_redis;            /* shared is Redis (else Memcached) */
     struct hf_fleet *fleet;       /* what the fleet shares besides copies (store.redis), or NULL */
     int fleet_size;               /* fleet.size: the share of the limits while Redis is away */

@@ -1209,6 +1209,7 @@ static void on_fleet_copy(struct hf_entry *e, void *arg)
     bool newer = e != NULL && e->fresh_until_ms > now &&
                  (f->stale == NULL || e->stored_at_ms > f->stale->stored_at_ms);
     if (newer) {
+        hf_store_put(f->engine->mem, e); /* read past memory: it keeps the new copy */
         f->res.entry = e;
         f->res.collapsed = true;
         finish(f, HF_SOURCE_FRESH);
@@ -1233,8 +1234,8 @@ static void on_fleet_copy(struct hf_entry *e, void *arg)
 
 static void fleet_look(struct hf_flow *f)
 {
-    if (hf_reader_get(f->engine->reader, f->loop->base, f->key, hf_clock_wall_ms(), on_fleet_copy,
-                      f, &f->read_job) != HF_OK)
+    if (hf_reader_get_deep(f->engine->reader, f->loop->base, f->key, hf_clock_wall_ms(), true,
+                           on_fleet_copy, f, &f->read_job) != HF_OK)
         attempt(f);
 }
 
@@ -1470,6 +1471,18 @@ static void on_disk(struct hf_entry *e, void *arg)
         bg_after_disk(f, e, now);
         return;
     }
+    if (f->stale != NULL) {
+        /* A deep look past memory's own copy: keep the newer of the two;
+         * memory keeps it from now on. */
+        if (e != NULL && e->stored_at_ms > f->stale->stored_at_ms) {
+            hf_store_put(f->engine->mem, e);
+            hf_entry_release(&f->stale);
+        } else {
+            hf_entry_release(&e);
+            e = f->stale;
+        }
+        f->stale = NULL;
+    }
     if (e != NULL && current(f->refresh, f->min_age_ms, e, now)) {
         f->res.entry = e; /* waiters get it too: a stored copy is shareable */
         finish(f, HF_SOURCE_FRESH);
@@ -1526,13 +1539,17 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
     }
     const char *target = req->url ? NULL : req->target;
     /* A worker looks in memory only; the file is the reader thread's. */
-    bool ask_disk = false;
+    bool ask_disk = false, deep = false;
     if (cacheable || head) {
         int64_t now = hf_clock_wall_ms();
         bool split = loop->persistent && loop->engine->reader != NULL;
         struct hf_store *look = split ? loop->engine->mem : loop->engine->store;
         hf_err found = hf_store_get_stale(look, key, now, &stale);
         ask_disk = split && found != HF_OK;
+        /* In a fleet another instance may have stored a newer copy than
+         * memory's stale one: look in the shared tier before the API. */
+        deep = split && found == HF_OK && !background && loop->engine->shared != NULL &&
+               !current(req->refresh, req->min_age_ms, stale, now);
         if (background) {
             bg_learn(req->route, key, target, now);
             if (found == HF_OK) {
@@ -1658,11 +1675,12 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
                                 errbuf, errlen);
     if (err)
         goto out;
-    if (ask_disk) {
-        /* A memory-tier miss on a worker: the file is read by the reader
-         * thread, never by this loop. */
-        err = hf_reader_get(loop->engine->reader, loop->base, key, hf_clock_wall_ms(), on_disk, f,
-                            &f->read_job);
+    if (ask_disk || deep) {
+        /* A memory-tier miss on a worker (or a stale copy a fleet may have
+         * renewed): the tiers below are read by the reader thread, never
+         * by this loop. */
+        err = hf_reader_get_deep(loop->engine->reader, loop->base, key, hf_clock_wall_ms(), deep,
+                                 on_disk, f, &f->read_job);
         if (err)
             goto out;
         return HF_OK;

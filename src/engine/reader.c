@@ -22,12 +22,14 @@ struct hf_read_job {
     void *arg;
     bool cancelled; /* asking loop only */
     int64_t now_ms;
+    bool deep;              /* read below the memory tier */
     struct hf_entry *entry; /* set by the reader thread before ev fires */
     char key[];
 };
 
 struct hf_reader {
     struct hf_store *store;
+    struct hf_store *back; /* the tiers below memory, or NULL */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -69,7 +71,8 @@ static void *reader_main(void *arg)
         if (r->head == NULL)
             r->tail = NULL;
         pthread_mutex_unlock(&r->mu);
-        if (hf_store_get_stale(r->store, j->key, j->now_ms, &j->entry) != HF_OK)
+        struct hf_store *s = j->deep && r->back != NULL ? r->back : r->store;
+        if (hf_store_get_stale(s, j->key, j->now_ms, &j->entry) != HF_OK)
             j->entry = NULL;
         event_active(j->ev, EV_READ, 0); /* j belongs to its loop from here */
         pthread_mutex_lock(&r->mu);
@@ -78,12 +81,13 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
-hf_err hf_reader_create(struct hf_store *store, struct hf_reader **out)
+hf_err hf_reader_create(struct hf_store *store, struct hf_store *back, struct hf_reader **out)
 {
     struct hf_reader *r = calloc(1, sizeof *r);
     if (r == NULL)
         return HF_ENOMEM;
     r->store = store;
+    r->back = back;
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     if (pthread_create(&r->thread, NULL, reader_main, r) != 0) {
@@ -115,6 +119,13 @@ void hf_reader_destroy(struct hf_reader **rp)
 hf_err hf_reader_get(struct hf_reader *r, struct event_base *base, const char *key, int64_t now_ms,
                      hf_read_done_fn done, void *arg, struct hf_read_job **out)
 {
+    return hf_reader_get_deep(r, base, key, now_ms, false, done, arg, out);
+}
+
+hf_err hf_reader_get_deep(struct hf_reader *r, struct event_base *base, const char *key,
+                          int64_t now_ms, bool deep, hf_read_done_fn done, void *arg,
+                          struct hf_read_job **out)
+{
     size_t len = strlen(key);
     struct hf_read_job *j = calloc(1, sizeof *j + len + 1);
     if (j == NULL)
@@ -123,6 +134,7 @@ hf_err hf_reader_get(struct hf_reader *r, struct event_base *base, const char *k
     j->done = done;
     j->arg = arg;
     j->now_ms = now_ms;
+    j->deep = deep;
     memcpy(j->key, key, len + 1);
     if ((j->ev = event_new(base, -1, 0, job_cb, j)) == NULL) {
         free(j);

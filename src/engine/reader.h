@@ -7,6 +7,9 @@
 #ifndef HF_ENGINE_READER_H
 #define HF_ENGINE_READER_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include <holdfast/error.h>
 #include <holdfast/store.h>
 
@@ -18,7 +21,9 @@ struct hf_read_job;
  * owns; NULL when there is none), unless the job was cancelled. */
 typedef void (*hf_read_done_fn)(struct hf_entry *e, void *arg);
 
-hf_err hf_reader_create(struct hf_store *store, struct hf_reader **out);
+/* store: the tiered store; back: its tiers below memory (for deep reads),
+ * or NULL. */
+hf_err hf_reader_create(struct hf_store *store, struct hf_store *back, struct hf_reader **out);
 /* Stop the thread and free *r (lookups still queued are abandoned: call
  * this once no loop waits); NULL is a no-op. */
 void hf_reader_destroy(struct hf_reader **r);
@@ -27,6 +32,11 @@ void hf_reader_destroy(struct hf_reader **r);
  * is called exactly once, later, on base's thread, unless cancelled. */
 hf_err hf_reader_get(struct hf_reader *r, struct event_base *base, const char *key, int64_t now_ms,
                      hf_read_done_fn done, void *arg, struct hf_read_job **out);
+/* The same, deep: past the memory tier, for a copy newer than the one
+ * memory holds (another instance of a fleet stored it in the shared tier). */
+hf_err hf_reader_get_deep(struct hf_reader *r, struct event_base *base, const char *key,
+                          int64_t now_ms, bool deep, hf_read_done_fn done, void *arg,
+                          struct hf_read_job **out);
 /* On base's thread: done will not be called; the job frees itself. */
 void hf_reader_cancel(struct hf_read_job *j);
 

@@ -38,8 +38,8 @@
 
 #include <holdfast/retry.h>
 
-#include "fleet/redis_link.h"
 #include "core/clock.h"
+#include "fleet/redis_link.h"
 #include "obs/log.h"
 
 #define JOB_MAGIC 0x666c6a62u /* "fljb" */
@@ -61,6 +61,7 @@
  * longer), and when a silent subscription is asked whether it lives. */
 #define SUB_POLL_MS 100
 #define SUB_IDLE_PING_MS 5000
+#define IDLE_PING_MS 2000 /* an idle fleet asks Redis this often, so "up" stays true */
 #define SUB_PING_TIMEOUT_MS 2000
 
 #define BACKOFF_FIRST_MS 100
@@ -1228,9 +1229,11 @@ static void run(struct hf_fleet *f, struct hf_fleet_job *j)
 static void *fleet_main(void *arg)
 {
     struct hf_fleet *f = arg;
+    int64_t idle_ping_ms = hf_clock_mono_ms() + IDLE_PING_MS;
     pthread_mutex_lock(&f->mu);
     while (!f->stop) {
         if (!f->up) {
+            idle_ping_ms = hf_clock_mono_ms() + IDLE_PING_MS;
             if (hf_clock_mono_ms() < f->next_probe_ms) {
                 wait_until(&f->work, &f->mu, f->next_probe_ms);
                 continue;
@@ -1256,12 +1259,26 @@ static void *fleet_main(void *arg)
             pthread_mutex_unlock(&f->mu);
             run(f, j);
             pthread_mutex_lock(&f->mu);
+            idle_ping_ms = hf_clock_mono_ms() + IDLE_PING_MS;
             continue;
         }
-        if (f->waits != NULL)
+        /* Idle: a PING now and then, so a Redis that died while nobody
+         * asked shows as down in /health and sends limits local before the
+         * next request finds out. */
+        int64_t now = hf_clock_mono_ms();
+        if (now >= idle_ping_ms) {
+            pthread_mutex_unlock(&f->mu);
+            const char *argv[1] = {"PING"};
+            redisReply *r = command(f, 1, argv, NULL); /* goes down by itself on failure */
+            freeReplyObject(r);
+            pthread_mutex_lock(&f->mu);
+            idle_ping_ms = hf_clock_mono_ms() + IDLE_PING_MS;
+            continue;
+        }
+        if (f->waits != NULL && f->next_poll_ms < idle_ping_ms)
             wait_until(&f->work, &f->mu, f->next_poll_ms);
         else
-            pthread_cond_wait(&f->work, &f->mu);
+            wait_until(&f->work, &f->mu, idle_ping_ms);
     }
     pthread_mutex_unlock(&f->mu);
     return NULL;
