@@ -314,11 +314,15 @@ static void on_flow_done(struct hf_flow_result *r, void *arg)
                          r->retry_after_s, r, cs);
             return;
         }
-        snprintf(detail, sizeof detail, "%s%s%s; no stored copy to fall back on",
-                 hf_strerror(r->error ? r->error : HF_UPSTREAM), r->detail[0] ? ": " : "",
-                 r->detail);
+        const char *what = hf_strerror(r->error ? r->error : HF_UPSTREAM);
+        bool more = r->detail[0] != '\0' && strcmp(r->detail, what) != 0;
+        snprintf(detail, sizeof detail, "%s%s%s; no stored copy to fall back on", what,
+                 more ? ": " : "", more ? r->detail : "");
+        /* Nothing sent (a pause, a limit, an open breaker) is not the API failing. */
         send_problem(p, status, hf_err_label(r->error ? r->error : HF_UPSTREAM),
-                     "The API failed and there is no stored copy", detail, r->retry_after_s, r, cs);
+                     r->forwarded ? "The API failed and there is no stored copy"
+                                  : "Not sent to the API, and there is no stored copy",
+                     detail, r->retry_after_s, r, cs);
         return;
     }
     struct hf_entry *e = r->entry;
