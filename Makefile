@@ -2,12 +2,14 @@
 #   make          build (release with debug info) into build/
 #   make test     install missing packages, then run the whole suite twice:
 #                 a normal -Werror build and an ASan+UBSan build
+#   make run      install missing packages, build, run the demo: simulated
+#                 APIs, holdfast and a dashboard at http://127.0.0.1:8080/
 #   make bench    micro-benchmarks (numbers, never pass/fail)
 #   make clean
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
 
-.PHONY: all deps build build-asan test test-normal test-asan bench clean format
+.PHONY: all deps build build-asan run test test-normal test-asan bench clean format
 
 all: build
 
@@ -21,6 +23,9 @@ build: deps
 build-asan: deps
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DHF_SANITIZE=ON >/dev/null
 	@cmake --build build-asan -j$(JOBS)
+
+run: build
+	@./build/holdfast demo -c examples/dashboard/holdfast.yaml
 
 test: test-normal test-asan
 

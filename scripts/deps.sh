@@ -8,7 +8,8 @@ PKGS="gcc libc6-dev make cmake pkg-config ca-certificates
 libcurl4-openssl-dev libevent-dev libsqlite3-dev libfyaml-dev libjansson-dev
 libcmocka-dev libhiredis-dev libmemcached-dev
 redis-server memcached
-varnish curl sqlite3 clang libclang-rt-dev"
+varnish curl sqlite3 clang libclang-rt-dev
+chromium"
 
 missing=""
 for p in $PKGS; do
@@ -18,7 +19,24 @@ for p in $PKGS; do
     *) missing="$missing $p" ;;
     esac
 done
-[ -z "$missing" ] && exit 0
+# Node.js drives the browser tests (playwright-core, from npm); any node
+# already installed will do.
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
+
+browser_modules() {
+    # The browser tests' one npm package, pinned by package-lock.json.
+    dir=$(dirname "$0")/../tests/browser
+    if [ -f "$dir/package-lock.json" ] && [ ! -d "$dir/node_modules/playwright-core" ]; then
+        echo "holdfast: installing the browser tests' npm packages" >&2
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    fi
+}
+
+if [ -z "$missing" ]; then
+    browser_modules
+    exit 0
+fi
 
 echo "holdfast: installing missing packages:$missing" >&2
 SUDO=""
@@ -34,3 +52,4 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q >/dev/null
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -q --no-install-recommends $missing >/dev/null
+browser_modules

@@ -14,5 +14,7 @@ int hf_cmd_fetch(int argc, char **argv);
 int hf_cmd_check(int argc, char **argv);
 int hf_cmd_serve(int argc, char **argv);
 int hf_cmd_refresh(int argc, char **argv);
+int hf_cmd_sim(int argc, char **argv);
+int hf_cmd_demo(int argc, char **argv);
 
 #endif

@@ -16,6 +16,8 @@ static const struct {
     {"fetch", hf_cmd_fetch, "fetch a URL with retries, falling back to the last good copy"},
     {"refresh", hf_cmd_refresh, "refresh the background routes' keys once, then exit"},
     {"check", hf_cmd_check, "validate a configuration file"},
+    {"sim", hf_cmd_sim, "simulated REST APIs with faults on command, for testing"},
+    {"demo", hf_cmd_demo, "the simulated APIs, holdfast and a dashboard in one process"},
 };
 
 static void usage(FILE *out)

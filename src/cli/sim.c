@@ -1,0 +1,194 @@
+/*
+ * holdfast sim: simulated APIs with faults on command (src/sim/sim.h), and
+ * holdfast demo: the simulator, holdfast serve with the dashboard's
+ * configuration, and the dashboard, in one process.
+ */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <holdfast/holdfast.h>
+
+#include "cli/cli.h"
+#include "core/units.h"
+#include "sim/sim.h"
+
+#define SIM_USAGE                                                                                  \
+    "usage: holdfast sim [--listen HOST:PORT|unix:PATH] [--seed N] [--quiet]\n"                    \
+    "                    [--rate API=COUNT/PERIOD]... [--quota API=COUNT/PERIOD]...\n"             \
+    "\n"                                                                                           \
+    "Simulated REST APIs for testing an application against failures:\n"                           \
+    "  GET  /news/latest  /quotes/{TICKER}  /fx/latest?base=USD\n"                                 \
+    "  POST /_sim/faults  {\"api\":\"news\",\"mode\":\"503|429|timeout|reset|slow|garbage|ok\",\n" \
+    "                      \"for\":\"60s\"}\n"                                                     \
+    "  GET  /_sim/faults  /_sim/stats     POST /_sim/reset\n"                                      \
+    "The /_sim/ endpoints have no authentication: keep the listener on loopback.\n"                \
+    "Defaults: --listen 127.0.0.1:9090, 600/1m per API, no quota.\n"
+
+/* "news=30/1m" into o->limits. */
+static bool parse_limit(const char *arg, bool quota, struct hf_sim_options *o)
+{
+    const char *eq = strchr(arg, '=');
+    char api[16];
+    if (eq == NULL || (size_t)(eq - arg) >= sizeof api)
+        return false;
+    memcpy(api, arg, (size_t)(eq - arg));
+    api[eq - arg] = '\0';
+    int i = hf_sim_api_index(api);
+    int64_t count, per;
+    if (i < 0 || hf_rate_parse(eq + 1, &count, &per) != HF_OK)
+        return false;
+    if (quota) {
+        o->limits[i].quota_count = count;
+        o->limits[i].quota_per_ms = per;
+    } else {
+        o->limits[i].rate_count = count;
+        o->limits[i].rate_per_ms = per;
+    }
+    return true;
+}
+
+/* Block the stop signals in every thread made from now on; sigwait takes them. */
+static void block_stop_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
+}
+
+int hf_cmd_sim(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"seed", required_argument, NULL, 's'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"rate", required_argument, NULL, 'r'},
+        {"quota", required_argument, NULL, 'Q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct hf_sim_options o = {.listen = "127.0.0.1:9090", .seed = 1};
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":l:s:qh", longopts, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case 'l':
+            o.listen = optarg;
+            break;
+        case 's':
+            o.seed = strtoull(optarg, &end, 10);
+            if (*end != '\0' || optarg[0] == '\0') {
+                fprintf(stderr, "holdfast sim: --seed expects a number\n");
+                return HF_EXIT_USAGE;
+            }
+            break;
+        case 'q':
+            o.quiet = true;
+            break;
+        case 'r':
+        case 'Q':
+            if (!parse_limit(optarg, c == 'Q', &o)) {
+                fprintf(stderr,
+                        "holdfast sim: %s expects API=COUNT/PERIOD (news, quotes or fx; "
+                        "e.g. news=30/1m)\n",
+                        c == 'Q' ? "--quota" : "--rate");
+                return HF_EXIT_USAGE;
+            }
+            break;
+        case 'h':
+            printf(SIM_USAGE);
+            return HF_EXIT_OK;
+        default:
+            fprintf(stderr, "holdfast sim: bad option \"%s\"\n%s", argv[optind - 1], SIM_USAGE);
+            return HF_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "holdfast sim: unexpected argument \"%s\"\n", argv[optind]);
+        return HF_EXIT_USAGE;
+    }
+    sigset_t set;
+    block_stop_signals(&set);
+    struct hf_sim *sim = NULL;
+    char err[512];
+    if (hf_sim_start(&o, &sim, err, sizeof err) != HF_OK) {
+        fprintf(stderr, "holdfast sim: %s\n", err);
+        return HF_EXIT_USAGE;
+    }
+    printf("holdfast sim: listening on %s\n", hf_sim_address(sim));
+    fflush(stdout);
+    int sig = 0;
+    sigwait(&set, &sig);
+    hf_sim_stop(&sim);
+    return HF_EXIT_OK;
+}
+
+#define DEMO_USAGE                                                                                 \
+    "usage: holdfast demo [-c FILE]\n"                                                             \
+    "\n"                                                                                           \
+    "Runs the simulated APIs on 127.0.0.1:9090 and holdfast serve with the dashboard's\n"          \
+    "configuration (default examples/dashboard/holdfast.yaml): the dashboard is at\n"              \
+    "http://127.0.0.1:8080/, the status page at http://127.0.0.1:8081/status.\n"                   \
+    "Ctrl-C stops everything.\n"
+
+int hf_cmd_demo(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config = "examples/dashboard/holdfast.yaml";
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":c:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config = optarg;
+            break;
+        case 'h':
+            printf(DEMO_USAGE);
+            return HF_EXIT_OK;
+        default:
+            fprintf(stderr, "holdfast demo: bad option \"%s\"\n%s", argv[optind - 1], DEMO_USAGE);
+            return HF_EXIT_USAGE;
+        }
+    }
+    if (access(config, R_OK) != 0) {
+        fprintf(stderr,
+                "holdfast demo: cannot read %s (run it from holdfast's source directory, "
+                "or give -c FILE)\n",
+                config);
+        return HF_EXIT_USAGE;
+    }
+    /* The simulator's thread never takes the stop signals: serve does. */
+    sigset_t set;
+    block_stop_signals(&set);
+    struct hf_sim_options o = {.listen = "127.0.0.1:9090", .seed = 1, .quiet = true};
+    struct hf_sim *sim = NULL;
+    char err[512];
+    hf_err e = hf_sim_start(&o, &sim, err, sizeof err);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    if (e != HF_OK) {
+        fprintf(stderr, "holdfast demo: the simulated APIs: %s\n", err);
+        return HF_EXIT_USAGE;
+    }
+    fprintf(stderr,
+            "holdfast demo: simulated APIs on http://%s/\n"
+            "holdfast demo: dashboard    http://127.0.0.1:8080/\n"
+            "holdfast demo: status page  http://127.0.0.1:8081/status\n"
+            "holdfast demo: Ctrl-C to stop\n",
+            hf_sim_address(sim));
+    char *serve_argv[] = {"serve", "-c", (char *)config, NULL};
+    int rc = hf_cmd_serve(3, serve_argv);
+    hf_sim_stop(&sim);
+    return rc;
+}
