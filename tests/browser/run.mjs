@@ -110,7 +110,7 @@ async function main() {
 
   // restore: the next refresh succeeds and the banner goes
   await page.click('.control[data-api="news"] button[data-mode="ok"]');
-  await waitState(page, 'news', 'fresh', 20000);
+  await waitState(page, 'news', 'fresh', 45000); // the breaker's cooldown, then a run
   check(await page.isHidden('[data-panel="news"] [data-role="banner"]'),
     'restoring news clears the banner');
   check(external.length === 0, `the page loads nothing from outside holdfast (${external})`);
