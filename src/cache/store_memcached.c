@@ -7,7 +7,8 @@
  * control bytes; cache keys may be longer and hold both.  So a copy lives
  * at "hf:" + 32 hex digits (two SipHash-1-3 of the cache key under fixed keys: every
  * instance must compute the same name) and its value is a versioned binary
- * record holding the full cache key and a checksum.  A value that does not
+ * record holding the full cache key, the generation tokens below and a
+ * checksum (layout and parse: cache/record.h).  A value that does not
  * parse, fails its checksum, or names another key (a hash collision) is a
  * miss, logged; a parse never allocates more than the lengths the value
  * really holds.  Memcached has no authentication: the checksum catches
@@ -41,24 +42,25 @@
  * Threads.  get, delete, delete by prefix, kv_get and stats are synchronous
  * on the caller's thread over a small pool of clients (memcached_clone of a
  * template that never does I/O) with short timeouts.  put and kv_put go to
- * a bounded queue drained by one writer thread, so they never wait on the
- * network; a get sees the queue first (reads its own writes).  A delete
- * first takes matching puts out of the queue and waits for the one being
- * written, so no older put lands after it.  A connection found broken
- * (closed while idle, or the server restarted) is replaced and the call
- * made once more before it counts as a failure.  sweep only waits (bounded) for
- * the writes queued before it, like a SQLite sweep; close flushes likewise.
+ * a bounded queue (cache/wqueue.h) drained by one writer thread, so they
+ * never wait on the network; a get sees the queue first (reads its own
+ * writes).  A delete first takes matching puts out of the queue and waits
+ * for the one being written, so no older put lands after it.  A connection
+ * found broken (closed while idle, or the server restarted) is replaced and
+ * the call made once more before it counts as a failure.  sweep only waits
+ * (bounded) for the writes queued before it, like a SQLite sweep; close
+ * flushes likewise.
  *
  * Down and up.  A connection, I/O or timeout failure marks the store down
  * (log "store_down"): every operation then fails at once with HF_STORE
  * (a get too, so a tiered store can look elsewhere; a put is not queued)
- * and no thread but the writer touches the network.  The writer probes every server (a fresh
- * client) after a backoff from 100 ms doubling to 5 s with full jitter;
- * when all answer the store is up again ("store_up").  A delete or purge
- * that could not reach memcached would let its copies come back, so it is
- * owed: remembered (up to LOST_MAX names, beyond that "all" is renewed)
- * and made before the store is up again.  A server list is one unit: with
- * one server down, the tier is down.
+ * and no thread but the writer touches the network.  The writer probes
+ * every server (a fresh client) after a backoff from 100 ms doubling to 5 s
+ * with full jitter (cache/pool.h); when all answer the store is up again
+ * ("store_up").  A delete or purge that could not reach memcached would let
+ * its copies come back, so it is owed: remembered (up to LOST_MAX names,
+ * beyond that "all" is renewed) and made before the store is up again.  A server list is one unit:
+ * with one server down, the tier is down.
  */
 #include <assert.h>
 #include <errno.h>
@@ -73,9 +75,10 @@
 
 #include <libmemcached/memcached.h>
 
-#include <holdfast/retry.h>
-
+#include "cache/pool.h"
+#include "cache/record.h"
 #include "cache/store_impl.h"
+#include "cache/wqueue.h"
 #include "core/clock.h"
 #include "obs/log.h"
 
@@ -95,22 +98,12 @@
 #define POOL_MAX 8
 #define POOL_WAIT_MS POLL_TIMEOUT_MS
 
-/*
- * The write queue.  When full, a put waits up to QUEUE_WAIT_MS for room
- * (unless its thread may never wait) and is then dropped with a warning:
- * the memory tier still holds the copy.  An entry larger than the byte
- * bound on its own is admitted into an empty queue.
- */
-#define QUEUE_MAX_OPS 4096
-#define QUEUE_MAX_BYTES ((size_t)64 << 20)
-#define QUEUE_WAIT_MS 100
-#define FLUSH_MAX_MS 2000 /* sweep and close wait at most this for the queue */
+/* The write queue's bounds are cache/wqueue.h's; sweep and close wait at
+ * most this for it. */
+#define FLUSH_MAX_MS 2000
 
 /* Deletes owed to memcached (see struct mc_store) before "all" is renewed. */
 #define LOST_MAX 256
-
-#define BACKOFF_FIRST_MS 100
-#define BACKOFF_MAX_MS 5000
 
 #define THIRTY_DAYS_S 2592000 /* larger exptimes are absolute unix times */
 
@@ -124,52 +117,13 @@
 #define HEX128 32
 #define MKEY_MAX 48 /* "hf:gen:s:" + 32 hex + NUL, with room */
 
-/*
- * The record.  Little-endian throughout:
- *   0  "hfmc"  4  version (1)  5  kind  6  flags (u16)  8  checksum (u64)
- *   16 entry: tokens all, scope, vary (u64 each); stored_at, fresh_until,
- *      stale_until (i64); status (u32); key, route, etag, last_modified
- *      lengths (u32); headers length (u32); body length (u64); then the
- *      bytes of key, route, etag, last_modified, headers, body.
- *   16 kv: key length, value length (u32); then the bytes.
- * The checksum is SipHash-1-3 of bytes 16.. under a key mixed with bytes
- * 0..8, so it covers the header too.
- */
-#define REC_MAGIC "hfmc"
-#define REC_VERSION 1
-#define REC_ENTRY 1
-#define REC_KV 2
-#define REC_HEAD 16
-#define ENTRY_FIXED 80
-#define KV_FIXED 8
-#define F_ROUTE 1u
-#define F_ETAG 2u
-#define F_LM 4u
-#define SUM_K0 0x686f6c6466617374ULL /* "holdfast" */
-#define SUM_K1 0x6d632d7265632d31ULL /* "mc-rec-1" */
-#define RECORD_MAX                                                                                 \
-    ((size_t)REC_HEAD + ENTRY_FIXED + 4 * (size_t)HF_ENTRY_FIELD_MAX + HF_ENTRY_HEADERS_MAX +      \
-     HF_ENTRY_BODY_MAX)
 /* No single allocation by libmemcached may exceed this: a server (or
  * anything listening on its port) announcing a larger value gets a failed
  * read, not a huge allocation. */
-#define ALLOC_MAX (RECORD_MAX + ((size_t)64 << 10))
+#define ALLOC_MAX (HF_RECORD_MEMCACHED_MAX + ((size_t)64 << 10))
 
 enum gen_slot { GEN_ALL, GEN_SCOPE, GEN_VARY, GEN_SLOTS };
-
-enum mop_kind { OP_PUT, OP_DEL, OP_KV_PUT };
-
-struct mop {
-    struct mop *next;
-    enum mop_kind kind;
-    uint64_t hash;      /* of key: a prefilter before strcmp */
-    const char *key;    /* PUT: e->key; DEL, KV_PUT: stored after the struct */
-    const char *value;  /* KV_PUT: stored after the key */
-    struct hf_entry *e; /* PUT: one reference */
-    size_t cost;        /* bytes charged against QUEUE_MAX_BYTES */
-    uint64_t seq;       /* order of arrival */
-    bool busy;          /* being written: it stays first in the queue until done */
-};
+_Static_assert(GEN_SLOTS == HF_RECORD_TOKENS, "a record holds one token a generation");
 
 struct lost {
     char name[MKEY_MAX]; /* a copy's name to delete, or a generation to renew */
@@ -181,29 +135,17 @@ struct mc_store {
     char addr[URL_MAX]; /* "host:port,..." for logs */
     size_t max_bytes;   /* 0: unbounded */
     int64_t keep_ms;    /* 0: keep */
-    struct hf_retry_policy backoff;
 
-    /* Clients, guarded by pmu.  template is configuration only (never any
-     * I/O); clones are made from it under pmu.  epoch changes when the
-     * store goes down: clients of an older epoch are freed, not reused. */
-    pthread_mutex_t pmu;
-    pthread_cond_t pfree;
+    /* Clients.  template is configuration only (never any I/O); clones
+     * are made from it under pool.mu. */
+    struct hf__pool pool;
     memcached_st *template;
-    memcached_st *idle[POOL_MAX];
-    int nidle, nlive;
-    uint64_t epoch;
 
-    /* The queue and the health state, guarded by mu. */
-    pthread_mutex_t mu;
-    pthread_cond_t work; /* the writer waits for ops, stop, or its next probe */
-    pthread_cond_t room; /* producers wait for room */
-    pthread_cond_t done; /* an op finished or left the queue */
-    struct mop *head, *tail;
-    size_t qcount, qbytes;
-    uint64_t seq;
-    bool stop;
-    int64_t stop_by_ms; /* close: ops still queued then are dropped */
-    bool up;            /* also read without mu */
+    /* The queue, and the health state under its mutex q.mu.  The writer
+     * waits on q.work for ops, stop, or its next probe; on close, ops
+     * still queued at q.stop_by_ms are dropped. */
+    struct hf__wqueue q;
+    bool up; /* also read without q.mu */
     int failed_probes;
     int64_t next_probe_ms; /* monotonic */
     /* Deletes that could not reach memcached, owed to it: the writer pays
@@ -227,34 +169,6 @@ struct mc_store {
 /* Small helpers                                                      */
 /* ------------------------------------------------------------------ */
 
-static void put_u32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put_u64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 static void hex64(uint64_t v, char *out)
 {
     static const char digits[] = "0123456789abcdef";
@@ -270,11 +184,6 @@ static void hash_hex(const void *data, size_t len, char out[HEX128 + 1])
     hex64(hf__siphash13(KEY_K0, KEY_K1A, data, len), out);
     hex64(hf__siphash13(KEY_K0, KEY_K1B, data, len), out + 16);
     out[HEX128] = '\0';
-}
-
-static uint64_t hash64(const char *key)
-{
-    return hf__siphash13(KEY_K0, KEY_K1A, key, strlen(key));
 }
 
 /* A generation token: random, never 0 (0 is "none" in a record). */
@@ -301,24 +210,6 @@ static uint64_t parse_token(const char *v, size_t len)
         t = (t << 4) | (uint64_t)d;
     }
     return t;
-}
-
-static int64_t deadline_after(int64_t ms)
-{
-    return hf_clock_mono_ms() + ms;
-}
-
-static struct timespec mono_ts(int64_t mono_ms)
-{
-    struct timespec ts = {(time_t)(mono_ms / 1000), (long)(mono_ms % 1000) * 1000000L};
-    return ts;
-}
-
-/* Wait on cv until mono_ms (monotonic); true when the time has come. */
-static bool wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t mono_ms)
-{
-    struct timespec ts = mono_ts(mono_ms);
-    return pthread_cond_timedwait(cv, mu, &ts) == ETIMEDOUT;
 }
 
 static void count(uint64_t *c)
@@ -404,239 +295,8 @@ static void kv_name(const char *key, char out[MKEY_MAX])
 }
 
 /* ------------------------------------------------------------------ */
-/* Records                                                            */
+/* Expiry                                                             */
 /* ------------------------------------------------------------------ */
-
-static uint64_t record_sum(const unsigned char *rec, size_t len)
-{
-    return hf__siphash13(SUM_K0, SUM_K1 ^ get_u64(rec), rec + REC_HEAD, len - REC_HEAD);
-}
-
-static void seal(unsigned char *rec, size_t len, unsigned kind, unsigned flags)
-{
-    memcpy(rec, REC_MAGIC, 4);
-    rec[4] = REC_VERSION;
-    rec[5] = (unsigned char)kind;
-    rec[6] = (unsigned char)flags;
-    rec[7] = (unsigned char)(flags >> 8);
-    put_u64(rec + 8, record_sum(rec, len));
-}
-
-static size_t opt_len(const char *s)
-{
-    return s != NULL ? strlen(s) : 0;
-}
-
-static unsigned char *put_bytes(unsigned char *p, const void *data, size_t len)
-{
-    if (len > 0)
-        memcpy(p, data, len);
-    return p + len;
-}
-
-/* The record for e under the given tokens; NULL when out of memory. */
-static unsigned char *entry_record(const struct hf_entry *e, const uint64_t tok[GEN_SLOTS],
-                                   size_t *len)
-{
-    size_t kl = strlen(e->key), rl = opt_len(e->route), el = opt_len(e->etag),
-           ll = opt_len(e->last_modified);
-    size_t n = REC_HEAD + ENTRY_FIXED + kl + rl + el + ll + e->headers_len + e->body_len;
-    unsigned char *rec = malloc(n);
-    if (rec == NULL)
-        return NULL;
-    unsigned char *p = rec + REC_HEAD;
-    for (int i = 0; i < GEN_SLOTS; i++, p += 8)
-        put_u64(p, tok[i]);
-    put_u64(p, (uint64_t)e->stored_at_ms);
-    put_u64(p + 8, (uint64_t)e->fresh_until_ms);
-    put_u64(p + 16, (uint64_t)e->stale_until_ms);
-    put_u32(p + 24, (uint32_t)e->status);
-    put_u32(p + 28, (uint32_t)kl);
-    put_u32(p + 32, (uint32_t)rl);
-    put_u32(p + 36, (uint32_t)el);
-    put_u32(p + 40, (uint32_t)ll);
-    put_u32(p + 44, (uint32_t)e->headers_len);
-    put_u64(p + 48, (uint64_t)e->body_len);
-    p += ENTRY_FIXED - 24;
-    p = put_bytes(p, e->key, kl);
-    p = put_bytes(p, e->route, rl);
-    p = put_bytes(p, e->etag, el);
-    p = put_bytes(p, e->last_modified, ll);
-    p = put_bytes(p, e->headers, e->headers_len);
-    p = put_bytes(p, e->body, e->body_len);
-    assert((size_t)(p - rec) == n);
-    unsigned flags = (e->route != NULL ? F_ROUTE : 0) | (e->etag != NULL ? F_ETAG : 0) |
-                     (e->last_modified != NULL ? F_LM : 0);
-    seal(rec, n, REC_ENTRY, flags);
-    *len = n;
-    return rec;
-}
-
-static unsigned char *kv_record(const char *key, const char *value, size_t *len)
-{
-    size_t kl = strlen(key), vl = strlen(value);
-    size_t n = REC_HEAD + KV_FIXED + kl + vl;
-    unsigned char *rec = malloc(n);
-    if (rec == NULL)
-        return NULL;
-    put_u32(rec + REC_HEAD, (uint32_t)kl);
-    put_u32(rec + REC_HEAD + 4, (uint32_t)vl);
-    memcpy(rec + REC_HEAD + KV_FIXED, key, kl);
-    memcpy(rec + REC_HEAD + KV_FIXED + kl, value, vl);
-    seal(rec, n, REC_KV, 0);
-    *len = n;
-    return rec;
-}
-
-enum verdict {
-    V_SOUND,
-    V_CORRUPT,   /* not a record of ours, or damaged: *why says how */
-    V_OTHER_KEY, /* a sound record of another key: a hash collision */
-};
-
-/* Check the envelope of a record of the given kind. */
-static enum verdict open_record(const unsigned char *rec, size_t len, unsigned kind, size_t fixed,
-                                const char **why)
-{
-    if (len < REC_HEAD || memcmp(rec, REC_MAGIC, 4) != 0) {
-        *why = "not a holdfast record";
-        return V_CORRUPT;
-    }
-    if (rec[4] != REC_VERSION) {
-        *why = "unknown record version";
-        return V_CORRUPT;
-    }
-    if (rec[5] != kind) {
-        *why = kind == REC_ENTRY ? "not a cache entry record" : "not a key/value record";
-        return V_CORRUPT;
-    }
-    if (get_u64(rec + 8) != record_sum(rec, len)) {
-        *why = "checksum mismatch";
-        return V_CORRUPT;
-    }
-    if (len < REC_HEAD + fixed) {
-        *why = "truncated record";
-        return V_CORRUPT;
-    }
-    return V_SOUND;
-}
-
-struct parsed {
-    uint64_t tok[GEN_SLOTS];
-    int64_t stored_at, fresh_until, stale_until;
-    int status;
-    const char *route, *etag, *lm; /* into scratch, NUL-terminated, or NULL */
-    const unsigned char *headers, *body;
-    size_t headers_len, body_len;
-    char *scratch; /* owned */
-};
-
-static bool has_nul(const unsigned char *p, size_t len)
-{
-    return len > 0 && memchr(p, '\0', len) != NULL;
-}
-
-/*
- * Parse an entry record read at key's name.  Every length is checked
- * against its bound and the lengths must add up to the record's size
- * exactly, so nothing is read past it and the only allocation (scratch,
- * three short strings) is bounded by what the record really holds.
- */
-static enum verdict parse_entry(const unsigned char *rec, size_t len, const char *key,
-                                struct parsed *out, const char **why)
-{
-    memset(out, 0, sizeof *out);
-    enum verdict v = open_record(rec, len, REC_ENTRY, ENTRY_FIXED, why);
-    if (v != V_SOUND)
-        return v;
-    unsigned flags = rec[6] | (unsigned)rec[7] << 8;
-    const unsigned char *p = rec + REC_HEAD;
-    for (int i = 0; i < GEN_SLOTS; i++, p += 8)
-        out->tok[i] = get_u64(p);
-    out->stored_at = (int64_t)get_u64(p);
-    out->fresh_until = (int64_t)get_u64(p + 8);
-    out->stale_until = (int64_t)get_u64(p + 16);
-    uint32_t status = get_u32(p + 24);
-    size_t kl = get_u32(p + 28), rl = get_u32(p + 32), el = get_u32(p + 36), ll = get_u32(p + 40);
-    size_t hl = get_u32(p + 44);
-    uint64_t bl = get_u64(p + 48);
-    p += ENTRY_FIXED - 24;
-    if (kl == 0 || kl >= HF_ENTRY_FIELD_MAX || rl >= HF_ENTRY_FIELD_MAX ||
-        el >= HF_ENTRY_FIELD_MAX || ll >= HF_ENTRY_FIELD_MAX || hl > HF_ENTRY_HEADERS_MAX ||
-        bl > HF_ENTRY_BODY_MAX || (!(flags & F_ROUTE) && rl > 0) || (!(flags & F_ETAG) && el > 0) ||
-        (!(flags & F_LM) && ll > 0) || (flags & ~(F_ROUTE | F_ETAG | F_LM)) != 0) {
-        *why = "a field length is out of bounds";
-        return V_CORRUPT;
-    }
-    /* The bounds above keep this sum far from overflowing. */
-    if (REC_HEAD + ENTRY_FIXED + kl + rl + el + ll + hl + (size_t)bl != len) {
-        *why = "field lengths do not add up to the record's size";
-        return V_CORRUPT;
-    }
-    if (status < 100 || status > 999 || out->stale_until < out->fresh_until) {
-        *why = "status or times out of range";
-        return V_CORRUPT;
-    }
-    const unsigned char *k = p, *r = k + kl, *et = r + rl, *lm = et + el;
-    out->headers = lm + ll;
-    out->headers_len = hl;
-    out->body = out->headers + hl;
-    out->body_len = (size_t)bl;
-    if (has_nul(k, kl) || has_nul(r, rl) || has_nul(et, el) || has_nul(lm, ll) ||
-        has_nul(out->headers, hl)) {
-        *why = "a NUL byte inside a text field";
-        return V_CORRUPT;
-    }
-    if (kl != strlen(key) || memcmp(k, key, kl) != 0) {
-        *why = "the record belongs to another key (hash collision)";
-        return V_OTHER_KEY;
-    }
-    out->status = (int)status;
-    out->scratch = malloc(rl + el + ll + 3);
-    if (out->scratch == NULL) {
-        *why = "out of memory";
-        return V_CORRUPT;
-    }
-    char *s = out->scratch;
-    const unsigned char *src[] = {r, et, lm};
-    const size_t lens[] = {rl, el, ll};
-    const unsigned bits[] = {F_ROUTE, F_ETAG, F_LM};
-    const char **dst[] = {&out->route, &out->etag, &out->lm};
-    for (int i = 0; i < 3; i++) {
-        memcpy(s, src[i], lens[i]);
-        s[lens[i]] = '\0';
-        *dst[i] = (flags & bits[i]) ? s : NULL;
-        s += lens[i] + 1;
-    }
-    return V_SOUND;
-}
-
-/* Parse a kv record read at key's name; *value points into it. */
-static enum verdict parse_kv(const unsigned char *rec, size_t len, const char *key,
-                             const unsigned char **value, size_t *vlen, const char **why)
-{
-    enum verdict v = open_record(rec, len, REC_KV, KV_FIXED, why);
-    if (v != V_SOUND)
-        return v;
-    size_t kl = get_u32(rec + REC_HEAD), vl = get_u32(rec + REC_HEAD + 4);
-    if (kl == 0 || kl >= HF_KV_KEY_MAX || vl >= HF_KV_VALUE_MAX ||
-        REC_HEAD + KV_FIXED + kl + vl != len) {
-        *why = "a field length is out of bounds";
-        return V_CORRUPT;
-    }
-    const unsigned char *k = rec + REC_HEAD + KV_FIXED;
-    if (has_nul(k, kl) || has_nul(k + kl, vl)) {
-        *why = "a NUL byte inside a text field";
-        return V_CORRUPT;
-    }
-    if (kl != strlen(key) || memcmp(k, key, kl) != 0) {
-        *why = "the record belongs to another key (hash collision)";
-        return V_OTHER_KEY;
-    }
-    *value = k + kl;
-    *vlen = vl;
-    return V_SOUND;
-}
 
 /*
  * memcached's exptime for e, in *out; false when e is past its window
@@ -646,9 +306,7 @@ static enum verdict parse_kv(const unsigned char *rec, size_t len, const char *k
  */
 static bool exptime_for(const struct hf_entry *e, int64_t keep_ms, time_t *out)
 {
-    int64_t until = e->stale_until_ms, kept;
-    if (keep_ms > 0 && !__builtin_add_overflow(e->stored_at_ms, keep_ms, &kept) && kept < until)
-        until = kept;
+    int64_t until = hf__record_until_ms(e, keep_ms);
     *out = 0;
     if (until == INT64_MAX)
         return true;
@@ -760,11 +418,16 @@ static const char *mc_detail(memcached_st *mc, memcached_return_t rc, char buf[D
 
 static memcached_st *new_client(struct mc_store *s)
 {
-    /* Cloning reads the template; one at a time, under pmu. */
-    pthread_mutex_lock(&s->pmu);
+    /* Cloning reads the template; one at a time, under pool.mu. */
+    pthread_mutex_lock(&s->pool.mu);
     memcached_st *mc = memcached_clone(NULL, s->template);
-    pthread_mutex_unlock(&s->pmu);
+    pthread_mutex_unlock(&s->pool.mu);
     return mc;
+}
+
+static void free_client(void *mc)
+{
+    memcached_free(mc);
 }
 
 /*
@@ -775,37 +438,38 @@ static memcached_st *new_client(struct mc_store *s)
 static hf_err pool_take(struct mc_store *s, bool fresh, memcached_st **out, uint64_t *epoch,
                         bool *reused)
 {
-    int64_t deadline = deadline_after(POOL_WAIT_MS);
+    int64_t deadline = hf__wqueue_deadline(POOL_WAIT_MS);
     memcached_st *spare = NULL; /* an idle one making room for a fresh one */
     hf_err err = HF_OK;
     *out = NULL;
     *reused = false;
-    pthread_mutex_lock(&s->pmu);
+    struct hf__pool *p = &s->pool;
+    pthread_mutex_lock(&p->mu);
     for (;;) {
-        if (s->nidle > 0 && !fresh) {
-            *out = s->idle[--s->nidle];
+        if (p->nidle > 0 && !fresh) {
+            *out = p->idle[--p->nidle];
             *reused = true;
             break;
         }
-        if (s->nidle > 0 && s->nlive == POOL_MAX && spare == NULL) {
-            spare = s->idle[--s->nidle];
-            s->nlive--;
+        if (p->nidle > 0 && p->nlive == p->max && spare == NULL) {
+            spare = p->idle[--p->nidle];
+            p->nlive--;
         }
-        if (s->nlive < POOL_MAX) {
+        if (p->nlive < p->max) {
             *out = memcached_clone(NULL, s->template);
             if (*out == NULL)
                 err = HF_ENOMEM;
             else
-                s->nlive++;
+                p->nlive++;
             break;
         }
-        if (wait_until(&s->pfree, &s->pmu, deadline)) {
+        if (hf__wqueue_wait_until(&p->free, &p->mu, deadline)) {
             err = HF_STORE;
             break;
         }
     }
-    *epoch = s->epoch;
-    pthread_mutex_unlock(&s->pmu);
+    *epoch = p->epoch;
+    pthread_mutex_unlock(&p->mu);
     memcached_free(spare);
     return err;
 }
@@ -814,53 +478,28 @@ static hf_err pool_take(struct mc_store *s, bool fresh, memcached_st **out, uint
  * reply) or belongs to an older epoch is freed instead. */
 static void pool_give(struct mc_store *s, memcached_st *mc, uint64_t epoch, bool healthy)
 {
-    pthread_mutex_lock(&s->pmu);
-    if (healthy && epoch == s->epoch && s->nidle < POOL_MAX) {
-        s->idle[s->nidle++] = mc;
-        mc = NULL;
-    } else {
-        s->nlive--;
-    }
-    pthread_cond_signal(&s->pfree);
-    pthread_mutex_unlock(&s->pmu);
-    memcached_free(mc);
-}
-
-/* Free every idle client and retire the busy ones (new epoch). */
-static void pool_flush(struct mc_store *s)
-{
-    memcached_st *gone[POOL_MAX];
-    pthread_mutex_lock(&s->pmu);
-    int n = s->nidle;
-    memcpy(gone, s->idle, sizeof gone[0] * (size_t)n);
-    s->nidle = 0;
-    s->nlive -= n;
-    s->epoch++;
-    pthread_cond_broadcast(&s->pfree);
-    pthread_mutex_unlock(&s->pmu);
-    for (int i = 0; i < n; i++)
-        memcached_free(gone[i]);
+    memcached_free(hf__pool_give(&s->pool, mc, epoch, healthy));
 }
 
 static void mark_down(struct mc_store *s, const char *detail)
 {
-    pthread_mutex_lock(&s->mu);
+    pthread_mutex_lock(&s->q.mu);
     bool was_up = s->up;
     if (was_up) {
         __atomic_store_n(&s->up, false, __ATOMIC_RELEASE);
         s->failed_probes = 1;
-        s->next_probe_ms = deadline_after(hf_backoff_next(&s->backoff, 1, hf_random64()));
-        pthread_cond_signal(&s->work); /* the writer now waits for its probe */
+        s->next_probe_ms = hf__pool_next_probe_ms(1);
+        pthread_cond_signal(&s->q.work); /* the writer now waits for its probe */
     }
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&s->q.mu);
     if (!was_up)
         return;
     HF_LOG(HF_LOG_ERROR, "store_down", HF_LS("tier", TIER), HF_LS("address", s->addr),
            HF_LS("detail", detail));
-    pool_flush(s);
+    hf__pool_flush(&s->pool, free_client); /* clients in use are freed when given back */
 }
 
-/* Owe memcached a delete of name (or a renewal).  Called with mu held. */
+/* Owe memcached a delete of name (or a renewal).  Called with q.mu held. */
 static void owe_locked(struct mc_store *s, const char *name, bool renew)
 {
     for (int i = 0; i < s->nlost; i++)
@@ -872,14 +511,14 @@ static void owe_locked(struct mc_store *s, const char *name, bool renew)
     } else {
         s->lost_all++;
     }
-    pthread_cond_signal(&s->work); /* the writer pays when it can */
+    pthread_cond_signal(&s->q.work); /* the writer pays when it can */
 }
 
 static void owe(struct mc_store *s, const char *name, bool renew)
 {
-    pthread_mutex_lock(&s->mu);
+    pthread_mutex_lock(&s->q.mu);
     owe_locked(s, name, renew);
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&s->q.mu);
 }
 
 static void owe_entry_delete(struct mc_store *s, const char *key)
@@ -997,142 +636,35 @@ static memcached_return_t fetch(memcached_st *mc, const char *value_name, const 
 /* The queue                                                          */
 /* ------------------------------------------------------------------ */
 
-/* A thread that called hf__store_never_wait_on_this_thread() (an event
- * loop) never waits for room in a full queue: its put is dropped. */
-static bool caller_may_wait(void)
-{
-    return hf__store_thread_may_wait();
-}
-
-static bool admissible(const struct mc_store *s, const struct mop *op)
-{
-    return s->qcount == 0 || (s->qcount < QUEUE_MAX_OPS && s->qbytes + op->cost <= QUEUE_MAX_BYTES);
-}
-
-static void free_op(struct mop *op)
-{
-    if (op == NULL)
-        return;
-    hf_entry_release(&op->e);
-    free(op);
-}
-
-static void free_ops(struct mop *op)
-{
-    while (op != NULL) {
-        struct mop *next = op->next;
-        free_op(op);
-        op = next;
-    }
-}
-
 /* Queue op (owned from here on).  wait: a full queue may be waited for. */
-static hf_err enqueue(struct mc_store *s, struct mop *op, bool wait)
+static hf_err enqueue(struct mc_store *s, struct hf__wop *op, bool wait)
 {
-    pthread_mutex_lock(&s->mu);
-    if (!s->up || s->stop) {
-        pthread_mutex_unlock(&s->mu);
-        if (op->kind == OP_DEL)
-            owe_entry_delete(s, op->key);
-        free_op(op);
-        count(&s->errors);
-        return HF_STORE;
-    }
-    if (!admissible(s, op) && wait && caller_may_wait()) {
-        int64_t deadline = deadline_after(QUEUE_WAIT_MS);
-        while (!admissible(s, op) && !wait_until(&s->room, &s->mu, deadline))
-            ;
-    }
-    if (admissible(s, op)) {
-        op->seq = ++s->seq;
-        op->next = NULL;
-        if (s->tail != NULL)
-            s->tail->next = op;
-        else
-            s->head = op;
-        s->tail = op;
-        s->qcount++;
-        s->qbytes += op->cost;
-        pthread_cond_signal(&s->work);
-        pthread_mutex_unlock(&s->mu);
+    pthread_mutex_lock(&s->q.mu);
+    bool open = s->up && !s->q.stop; /* closed: failed at once, not dropped */
+    bool queued = open && hf__wqueue_offer(&s->q, op, wait, NULL);
+    pthread_mutex_unlock(&s->q.mu);
+    if (queued)
         return HF_OK;
-    }
-    pthread_mutex_unlock(&s->mu);
-    if (op->kind == OP_DEL)
+    if (op->kind == HF_WOP_DEL)
         owe_entry_delete(s, op->key);
-    free_op(op);
+    hf__wop_free(op);
     count(&s->errors);
-    if (count_pow2(&s->dropped))
+    if (open && count_pow2(&s->dropped))
         HF_LOG(HF_LOG_WARN, "store_queue_full", HF_LS("tier", TIER), HF_LS("address", s->addr),
                HF_LI("dropped", __atomic_load_n(&s->dropped, __ATOMIC_RELAXED)));
     return HF_STORE;
 }
 
-/* An op carrying its own copy of key (and value). */
-static struct mop *keyed_op(enum mop_kind kind, const char *key, const char *value)
+/* Take the queued puts and deletes of key (prefix: of every key starting
+ * with it) out of the queue and wait until the one being written, if it
+ * matches, is done; they are the caller's to free.  Called with q.mu held. */
+static struct hf__wop *cancel_locked(struct mc_store *s, const char *key, bool prefix)
 {
-    size_t kl = strlen(key), vl = value != NULL ? strlen(value) + 1 : 0;
-    struct mop *op = calloc(1, sizeof *op + kl + 1 + vl);
-    if (op == NULL)
-        return NULL;
-    char *copy = (char *)(op + 1);
-    memcpy(copy, key, kl + 1);
-    if (value != NULL) {
-        memcpy(copy + kl + 1, value, vl);
-        op->value = copy + kl + 1;
-    }
-    op->kind = kind;
-    op->key = copy;
-    op->hash = hash64(key);
-    op->cost = sizeof *op + kl + 1 + vl;
-    return op;
-}
-
-/* Remove the queued entry ops (puts and deletes) whose key starts with
- * prefix (plen bytes; whole: the key must equal it), then wait until the
- * one being written, if it matches, is done.  Called with mu held. */
-static struct mop *cancel_locked(struct mc_store *s, const char *prefix, size_t plen, bool whole)
-{
-    struct mop *grave = NULL, **pp = &s->head, *last = NULL;
-    struct mop *busy = NULL;
-    uint64_t hash = whole ? hash64(prefix) : 0;
-    while (*pp != NULL) {
-        struct mop *op = *pp;
-        bool match = op->kind != OP_KV_PUT && (!whole || op->hash == hash) &&
-                     strncmp(op->key, prefix, plen) == 0 && (!whole || op->key[plen] == '\0');
-        if (match && op->busy)
-            busy = op;
-        if (match && !op->busy) {
-            *pp = op->next;
-            s->qcount--;
-            s->qbytes -= op->cost;
-            op->next = grave;
-            grave = op;
-        } else {
-            last = op;
-            pp = &op->next;
-        }
-    }
-    s->tail = last;
-    if (grave != NULL)
-        pthread_cond_broadcast(&s->room);
-    if (busy != NULL) {
-        uint64_t seq = busy->seq; /* busy may be freed while we wait */
-        while (s->head != NULL && s->head->seq == seq)
-            pthread_cond_wait(&s->done, &s->mu);
-    }
-    return grave;
-}
-
-/* The newest queued op of kind for key, or NULL.  Called with mu held. */
-static const struct mop *pending(const struct mc_store *s, bool kv, const char *key)
-{
-    const struct mop *hit = NULL;
-    uint64_t hash = hash64(key);
-    for (const struct mop *op = s->head; op != NULL; op = op->next)
-        if ((op->kind == OP_KV_PUT) == kv && op->hash == hash && strcmp(op->key, key) == 0)
-            hit = op;
-    return hit;
+    uint64_t busy = 0;
+    struct hf__wop *gone = hf__wqueue_cancel(&s->q, key, prefix, &busy);
+    while (busy != 0 && s->q.head != NULL && s->q.head->seq == busy)
+        pthread_cond_wait(&s->q.done, &s->q.mu);
+    return gone;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1149,9 +681,7 @@ static void writer_drop_client(struct mc_store *s)
  * *reused: it was connected before this call. */
 static memcached_st *writer_client(struct mc_store *s, bool *reused)
 {
-    pthread_mutex_lock(&s->pmu);
-    uint64_t epoch = s->epoch;
-    pthread_mutex_unlock(&s->pmu);
+    uint64_t epoch = __atomic_load_n(&s->pool.epoch, __ATOMIC_ACQUIRE);
     if (s->wmc != NULL && s->wmc_epoch != epoch)
         writer_drop_client(s);
     *reused = s->wmc != NULL;
@@ -1234,7 +764,7 @@ static memcached_return_t write_put(struct mc_store *s, memcached_st *mc, const 
     if (rc != MEMCACHED_SUCCESS)
         return rc;
     size_t len = 0;
-    unsigned char *rec = entry_record(e, tok, &len);
+    unsigned char *rec = hf__record_encode(HF_RECORD_MEMCACHED, e, tok, &len);
     if (rec == NULL)
         return MEMCACHED_MEMORY_ALLOCATION_FAILURE;
     rc = memcached_set(mc, k.entry, strlen(k.entry), (const char *)rec, len, exptime, 0);
@@ -1248,7 +778,7 @@ static memcached_return_t write_kv(struct mc_store *s, memcached_st *mc, const c
     char name[MKEY_MAX];
     kv_name(key, name);
     size_t len = 0;
-    unsigned char *rec = kv_record(key, value, &len);
+    unsigned char *rec = hf__record_kv_encode(key, value, &len);
     if (rec == NULL)
         return MEMCACHED_MEMORY_ALLOCATION_FAILURE;
     memcached_return_t rc = memcached_set(mc, name, strlen(name), (const char *)rec, len, 0, 0);
@@ -1256,15 +786,15 @@ static memcached_return_t write_kv(struct mc_store *s, memcached_st *mc, const c
     return rc == MEMCACHED_E2BIG ? too_large(s, mc, name, len) : rc;
 }
 
-static memcached_return_t write_op(struct mc_store *s, memcached_st *mc, const struct mop *op)
+static memcached_return_t write_op(struct mc_store *s, memcached_st *mc, const struct hf__wop *op)
 {
     struct mkeys k;
     switch (op->kind) {
-    case OP_PUT:
+    case HF_WOP_PUT:
         return write_put(s, mc, op->e);
-    case OP_KV_PUT:
+    case HF_WOP_KV_PUT:
         return write_kv(s, mc, op->key, op->value);
-    case OP_DEL:
+    case HF_WOP_DEL:
         entry_names(op->key, &k);
         return delete_name(mc, k.entry);
     }
@@ -1276,11 +806,11 @@ static memcached_return_t write_op(struct mc_store *s, memcached_st *mc, const s
  * connection if the writer's turns out broken.  A delete that fails (a
  * put past its window is one) is owed.
  */
-static void apply(struct mc_store *s, struct mop *op)
+static void apply(struct mc_store *s, struct hf__wop *op)
 {
     time_t unused;
-    bool deletes =
-        op->kind == OP_DEL || (op->kind == OP_PUT && !exptime_for(op->e, s->keep_ms, &unused));
+    bool deletes = op->kind == HF_WOP_DEL ||
+                   (op->kind == HF_WOP_PUT && !exptime_for(op->e, s->keep_ms, &unused));
     for (int attempt = 0;; attempt++) {
         bool reused = false;
         memcached_st *mc = is_up(s) ? writer_client(s, &reused) : NULL;
@@ -1320,7 +850,7 @@ static memcached_return_t renew_token(memcached_st *mc, const char *name)
 static bool pay(struct mc_store *s, memcached_st *mc, bool go_up, int *paid, bool *renewed_all)
 {
     for (int round = 0; round < 4; round++) {
-        pthread_mutex_lock(&s->mu);
+        pthread_mutex_lock(&s->q.mu);
         int n = s->nlost;
         unsigned all = s->lost_all;
         if (n == 0 && all == 0) {
@@ -1328,13 +858,13 @@ static bool pay(struct mc_store *s, memcached_st *mc, bool go_up, int *paid, boo
                 s->failed_probes = 0;
                 __atomic_store_n(&s->up, true, __ATOMIC_RELEASE);
             }
-            pthread_mutex_unlock(&s->mu);
+            pthread_mutex_unlock(&s->q.mu);
             return true;
         }
         memcpy(s->paying, s->lost, sizeof s->lost[0] * (size_t)n);
         s->nlost = 0;
         s->lost_all = 0;
-        pthread_mutex_unlock(&s->mu);
+        pthread_mutex_unlock(&s->q.mu);
 
         /* A new "all" hides every older copy: it pays the list too. */
         memcached_return_t rc = MEMCACHED_SUCCESS;
@@ -1353,11 +883,11 @@ static bool pay(struct mc_store *s, memcached_st *mc, bool go_up, int *paid, boo
         }
         *paid += done;
         if (done < n || (all > 0 && !memcached_success(rc))) {
-            pthread_mutex_lock(&s->mu);
+            pthread_mutex_lock(&s->q.mu);
             for (int i = done; i < n; i++)
                 owe_locked(s, s->paying[i].name, s->paying[i].renew);
             s->lost_all += all;
-            pthread_mutex_unlock(&s->mu);
+            pthread_mutex_unlock(&s->q.mu);
             return false;
         }
     }
@@ -1380,39 +910,36 @@ static void probe(struct mc_store *s)
         HF_LOG(HF_LOG_INFO, "store_up", HF_LS("tier", TIER), HF_LS("address", s->addr),
                HF_LI("deletes_replayed", paid), HF_LB("renewed_all", renewed_all));
         writer_drop_client(s);
-        pthread_mutex_lock(&s->pmu);
-        s->wmc_epoch = s->epoch;
-        pthread_mutex_unlock(&s->pmu);
+        s->wmc_epoch = __atomic_load_n(&s->pool.epoch, __ATOMIC_ACQUIRE);
         s->wmc = mc; /* connected: the writer's from now on */
         return;
     }
     memcached_free(mc);
-    pthread_mutex_lock(&s->mu);
+    pthread_mutex_lock(&s->q.mu);
     if (s->failed_probes < 64)
         s->failed_probes++;
-    s->next_probe_ms =
-        deadline_after(hf_backoff_next(&s->backoff, s->failed_probes, hf_random64()));
-    pthread_mutex_unlock(&s->mu);
+    s->next_probe_ms = hf__pool_next_probe_ms(s->failed_probes);
+    pthread_mutex_unlock(&s->q.mu);
 }
 
 static void *writer_main(void *arg)
 {
     struct mc_store *s = arg;
-    pthread_mutex_lock(&s->mu);
+    pthread_mutex_lock(&s->q.mu);
     for (;;) {
         int64_t now = hf_clock_mono_ms();
-        if (s->stop && (s->head == NULL || now >= s->stop_by_ms))
+        if (s->q.stop && (s->q.head == NULL || now >= s->q.stop_by_ms))
             break;
-        if (!s->up && !s->stop && now >= s->next_probe_ms) {
-            pthread_mutex_unlock(&s->mu);
+        if (!s->up && !s->q.stop && now >= s->next_probe_ms) {
+            pthread_mutex_unlock(&s->q.mu);
             probe(s);
-            pthread_mutex_lock(&s->mu);
+            pthread_mutex_lock(&s->q.mu);
             continue;
         }
         if (s->up && (s->nlost > 0 || s->lost_all > 0)) {
             /* Owed while up (a delete refused, or owed just as the store
              * came back): paid now, or the store is down until it is. */
-            pthread_mutex_unlock(&s->mu);
+            pthread_mutex_unlock(&s->q.mu);
             int paid = 0;
             bool renewed_all = false;
             bool reused = false;
@@ -1421,40 +948,33 @@ static void *writer_main(void *arg)
                 writer_drop_client(s);
                 mark_down(s, "a delete could not be made");
             }
-            pthread_mutex_lock(&s->mu);
+            pthread_mutex_lock(&s->q.mu);
             continue;
         }
-        if (s->head == NULL) {
-            if (s->up || s->stop)
-                pthread_cond_wait(&s->work, &s->mu);
+        if (s->q.head == NULL) {
+            if (s->up || s->q.stop)
+                pthread_cond_wait(&s->q.work, &s->q.mu);
             else
-                wait_until(&s->work, &s->mu, s->next_probe_ms);
+                hf__wqueue_wait_until(&s->q.work, &s->q.mu, s->next_probe_ms);
             continue;
         }
-        struct mop *op = s->head;
+        struct hf__wop *op = s->q.head;
         op->busy = true;
-        pthread_mutex_unlock(&s->mu);
+        pthread_mutex_unlock(&s->q.mu);
         apply(s, op);
-        pthread_mutex_lock(&s->mu);
-        s->head = op->next;
-        if (s->head == NULL)
-            s->tail = NULL;
-        s->qcount--;
-        s->qbytes -= op->cost;
-        pthread_cond_broadcast(&s->done);
-        pthread_cond_broadcast(&s->room);
-        pthread_mutex_unlock(&s->mu);
-        free_op(op);
-        pthread_mutex_lock(&s->mu);
+        pthread_mutex_lock(&s->q.mu);
+        struct hf__wop *written = hf__wqueue_shift(&s->q);
+        assert(written == op);
+        hf__wqueue_moved(&s->q);
+        pthread_mutex_unlock(&s->q.mu);
+        hf__wop_free(written);
+        pthread_mutex_lock(&s->q.mu);
     }
     /* Closing, and out of time: what is left is dropped. */
-    struct mop *left = s->head;
-    uint64_t n = s->qcount;
-    s->head = s->tail = NULL;
-    s->qcount = 0;
-    s->qbytes = 0;
-    pthread_mutex_unlock(&s->mu);
-    free_ops(left);
+    uint64_t n = 0;
+    struct hf__wop *left = hf__wqueue_take_all(&s->q, &n);
+    pthread_mutex_unlock(&s->q.mu);
+    hf__wop_free_list(left);
     if (n > 0)
         HF_LOG(HF_LOG_WARN, "store_close_dropped", HF_LS("tier", TIER), HF_LS("address", s->addr),
                HF_LI("dropped", n));
@@ -1518,23 +1038,11 @@ static hf_err pooled_run(struct mc_store *s, memcached_return_t (*fn)(memcached_
     }
 }
 
-/* A copy is served only within its window and, with keep_ms, while it was
- * stored at most keep_ms ago (what a sweep keeps in the other stores). */
-static bool servable(const struct mc_store *s, int64_t stored_at, int64_t fresh_until,
-                     int64_t stale_until, int64_t now_ms, enum hf_store_mode mode)
-{
-    int64_t oldest;
-    if (s->keep_ms > 0 && !__builtin_sub_overflow(now_ms, s->keep_ms, &oldest) &&
-        stored_at < oldest)
-        return false;
-    return (mode == HF_STORE_FRESH ? fresh_until : stale_until) > now_ms;
-}
-
 /* Queue a delete of key's copy, without waiting (if it cannot be queued,
  * it is owed: see struct mc_store). */
 static void drop_copy(struct mc_store *s, const char *key)
 {
-    struct mop *op = keyed_op(OP_DEL, key, NULL);
+    struct hf__wop *op = hf__wop_new(sizeof *op, HF_WOP_DEL, key, NULL);
     if (op != NULL)
         (void)enqueue(s, op, false);
     else
@@ -1546,17 +1054,18 @@ static hf_err mc_get(struct hf_store *base, const char *key, int64_t now_ms,
 {
     struct mc_store *s = (struct mc_store *)base;
 
-    pthread_mutex_lock(&s->mu);
-    const struct mop *op = pending(s, false, key);
+    pthread_mutex_lock(&s->q.mu);
+    const struct hf__wop *op = hf__wqueue_pending(&s->q, key, false);
     hf_err err = HF_NOT_FOUND;
-    if (op != NULL && op->kind == OP_PUT) {
+    if (op != NULL && op->kind == HF_WOP_PUT) {
         const struct hf_entry *e = op->e;
-        if (servable(s, e->stored_at_ms, e->fresh_until_ms, e->stale_until_ms, now_ms, mode)) {
+        if (hf__record_servable(e->stored_at_ms, e->fresh_until_ms, e->stale_until_ms, s->keep_ms,
+                                now_ms, mode)) {
             *out = hf_entry_ref(op->e);
             err = HF_OK;
         }
     }
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&s->q.mu);
     if (op != NULL)
         return err;
 
@@ -1576,38 +1085,35 @@ static hf_err mc_get(struct hf_store *base, const char *key, int64_t now_ms,
     bool healthy = rc == MEMCACHED_SUCCESS;
     const char *why = NULL;
     err = HF_NOT_FOUND;
-    enum verdict v = V_SOUND;
-    struct parsed p;
-    memset(&p, 0, sizeof p);
+    enum hf__record_verdict v = HF_RECORD_SOUND;
+    struct hf__record p;
     if (rc == MEMCACHED_MEMORY_ALLOCATION_FAILURE) {
-        v = V_CORRUPT; /* a value larger than any record: not ours */
+        v = HF_RECORD_CORRUPT; /* a value larger than any record: not ours */
         why = "a value larger than any record";
     } else if (rc != MEMCACHED_SUCCESS) {
         err = failed(s, mc, rc, "store_read_failed");
     } else if (f.value >= 0) {
         const memcached_result_st *r = &f.res[f.value];
-        v = parse_entry((const unsigned char *)memcached_result_value(r),
-                        memcached_result_length(r), key, &p, &why);
-        bool current = v == V_SOUND;
+        v = hf__record_parse(HF_RECORD_MEMCACHED, memcached_result_value(r),
+                             memcached_result_length(r), key, &p, &why);
+        bool current = v == HF_RECORD_SOUND;
         for (int i = 0; current && i < GEN_SLOTS; i++)
-            current = !k.has[i] || (f.tok[i] != 0 && f.tok[i] == p.tok[i]);
-        if (current && servable(s, p.stored_at, p.fresh_until, p.stale_until, now_ms, mode)) {
-            err = hf_entry_create(key, p.route, p.status, (const char *)p.headers, p.headers_len,
-                                  p.body, p.body_len, p.stored_at, p.fresh_until, p.stale_until,
-                                  p.etag, p.lm, out);
+            current = !k.has[i] || (f.tok[i] != 0 && f.tok[i] == p.tokens[i]);
+        if (current && hf__record_servable(p.stored_at_ms, p.fresh_until_ms, p.stale_until_ms,
+                                           s->keep_ms, now_ms, mode)) {
+            err = hf__record_entry(&p, out);
             if (err == HF_EINVAL || err == HF_BODY_TOO_LARGE) {
-                v = V_CORRUPT;
+                v = HF_RECORD_CORRUPT;
                 why = "a field the entry refuses";
                 err = HF_NOT_FOUND;
             }
         }
     }
-    free(p.scratch);
     fetched_fini(&f);
     pool_give(s, mc, epoch, healthy);
-    if (v != V_SOUND) {
+    if (v != HF_RECORD_SOUND) {
         log_corrupt(s, k.entry, why);
-        if (v == V_CORRUPT)
+        if (v != HF_RECORD_OTHER_KEY)
             drop_copy(s, key); /* a collision's record is another key's: kept */
         return HF_NOT_FOUND;
     }
@@ -1623,14 +1129,9 @@ static hf_err mc_put(struct hf_store *base, struct hf_entry *e)
         drop_copy(s, e->key);
         return HF_BODY_TOO_LARGE;
     }
-    struct mop *op = calloc(1, sizeof *op);
+    struct hf__wop *op = hf__wop_new_put(sizeof *op, e);
     if (op == NULL)
         return HF_ENOMEM;
-    op->kind = OP_PUT;
-    op->e = hf_entry_ref(e);
-    op->key = e->key;
-    op->hash = hash64(e->key);
-    op->cost = hf_entry_size(e);
     return enqueue(s, op, true);
 }
 
@@ -1661,10 +1162,10 @@ static hf_err delete_or_renew(struct mc_store *s, const char *name, bool renew)
 static hf_err mc_del(struct hf_store *base, const char *key)
 {
     struct mc_store *s = (struct mc_store *)base;
-    pthread_mutex_lock(&s->mu);
-    struct mop *grave = cancel_locked(s, key, strlen(key), true);
-    pthread_mutex_unlock(&s->mu);
-    free_ops(grave);
+    pthread_mutex_lock(&s->q.mu);
+    struct hf__wop *grave = cancel_locked(s, key, false);
+    pthread_mutex_unlock(&s->q.mu);
+    hf__wop_free_list(grave);
     struct mkeys k;
     entry_names(key, &k);
     return delete_or_renew(s, k.entry, false);
@@ -1681,10 +1182,10 @@ static hf_err mc_del_prefix(struct hf_store *base, const char *prefix, uint64_t 
     struct mc_store *s = (struct mc_store *)base;
     *removed = 0;
     size_t plen = strlen(prefix);
-    pthread_mutex_lock(&s->mu);
-    struct mop *grave = cancel_locked(s, prefix, plen, false);
-    pthread_mutex_unlock(&s->mu);
-    free_ops(grave);
+    pthread_mutex_lock(&s->q.mu);
+    struct hf__wop *grave = cancel_locked(s, prefix, true);
+    pthread_mutex_unlock(&s->q.mu);
+    hf__wop_free_list(grave);
 
     char name[MKEY_MAX];
     size_t vl = vary_len(prefix), sl = scope_len(prefix);
@@ -1711,12 +1212,9 @@ static hf_err mc_sweep(struct hf_store *base, int64_t now_ms, uint64_t *removed)
     struct mc_store *s = (struct mc_store *)base;
     (void)now_ms;
     *removed = 0;
-    int64_t deadline = deadline_after(FLUSH_MAX_MS);
-    pthread_mutex_lock(&s->mu);
-    uint64_t last = s->seq;
-    while (s->head != NULL && s->head->seq <= last && !wait_until(&s->done, &s->mu, deadline))
-        ;
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_lock(&s->q.mu);
+    (void)hf__wqueue_flush(&s->q, FLUSH_MAX_MS, NULL);
+    pthread_mutex_unlock(&s->q.mu);
     return HF_OK;
 }
 
@@ -1750,16 +1248,7 @@ static hf_err mc_kv_get(struct hf_store *base, const char *key, char *buf, size_
 {
     struct mc_store *s = (struct mc_store *)base;
     hf_err err = HF_NOT_FOUND;
-    pthread_mutex_lock(&s->mu);
-    const struct mop *op = pending(s, true, key);
-    if (op != NULL) {
-        size_t vl = strlen(op->value);
-        err = vl < len ? HF_OK : HF_EINVAL;
-        if (err == HF_OK)
-            memcpy(buf, op->value, vl + 1);
-    }
-    pthread_mutex_unlock(&s->mu);
-    if (op != NULL)
+    if (hf__wqueue_kv_read(&s->q, key, buf, len, &err))
         return err;
 
     if (!is_up(s)) {
@@ -1783,16 +1272,11 @@ static hf_err mc_kv_get(struct hf_store *base, const char *key, char *buf, size_
         err = failed(s, mc, rc, "store_read_failed");
     } else if (f.value >= 0) {
         const memcached_result_st *r = &f.res[f.value];
-        const unsigned char *v = NULL;
+        const char *v = NULL;
         size_t vl = 0;
-        if (parse_kv((const unsigned char *)memcached_result_value(r), memcached_result_length(r),
-                     key, &v, &vl, &why) == V_SOUND) {
-            err = vl < len ? HF_OK : HF_EINVAL;
-            if (err == HF_OK) {
-                memcpy(buf, v, vl);
-                buf[vl] = '\0';
-            }
-        }
+        if (hf__record_kv_parse(memcached_result_value(r), memcached_result_length(r), key, &v, &vl,
+                                &why) == HF_RECORD_SOUND)
+            err = hf__record_kv_copy(v, vl, buf, len);
     }
     fetched_fini(&f);
     pool_give(s, mc, epoch, rc == MEMCACHED_SUCCESS);
@@ -1804,7 +1288,7 @@ static hf_err mc_kv_get(struct hf_store *base, const char *key, char *buf, size_
 static hf_err mc_kv_put(struct hf_store *base, const char *key, const char *value)
 {
     struct mc_store *s = (struct mc_store *)base;
-    struct mop *op = keyed_op(OP_KV_PUT, key, value);
+    struct hf__wop *op = hf__wop_new(sizeof *op, HF_WOP_KV_PUT, key, value);
     if (op == NULL)
         return HF_ENOMEM;
     return enqueue(s, op, true);
@@ -1823,26 +1307,16 @@ static uint64_t mc_errors(struct hf_store *base)
 /* Free a store whose writer is not running (or has been joined). */
 static void destroy(struct mc_store *s)
 {
-    for (int i = 0; i < s->nidle; i++)
-        memcached_free(s->idle[i]);
+    hf__pool_fini(&s->pool, free_client);
     memcached_free(s->template);
-    pthread_cond_destroy(&s->pfree);
-    pthread_cond_destroy(&s->work);
-    pthread_cond_destroy(&s->room);
-    pthread_cond_destroy(&s->done);
-    pthread_mutex_destroy(&s->pmu);
-    pthread_mutex_destroy(&s->mu);
+    hf__wqueue_fini(&s->q);
     free(s);
 }
 
 static void mc_close(struct hf_store *base)
 {
     struct mc_store *s = (struct mc_store *)base;
-    pthread_mutex_lock(&s->mu);
-    s->stop = true;
-    s->stop_by_ms = deadline_after(FLUSH_MAX_MS);
-    pthread_cond_signal(&s->work);
-    pthread_mutex_unlock(&s->mu);
+    hf__wqueue_stop(&s->q, FLUSH_MAX_MS);
     pthread_join(s->writer, NULL);
     destroy(s);
 }
@@ -1972,28 +1446,6 @@ static const char *parse_url(const char *url, struct mc_store *s, memcached_st *
     return NULL;
 }
 
-static int init_sync(struct mc_store *s)
-{
-    pthread_condattr_t ca;
-    if (pthread_condattr_init(&ca) != 0)
-        return -1;
-    /* Every wait here is a timeout, not cache time: immune to clock steps. */
-    int rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_t *cvs[] = {&s->pfree, &s->work, &s->room, &s->done};
-    int made = 0;
-    for (; rc == 0 && made < 4; made++)
-        rc = pthread_cond_init(cvs[made], &ca);
-    pthread_condattr_destroy(&ca);
-    if (rc != 0) {
-        for (int i = 0; i < made - 1; i++)
-            pthread_cond_destroy(cvs[i]);
-        return -1;
-    }
-    pthread_mutex_init(&s->pmu, NULL);
-    pthread_mutex_init(&s->mu, NULL);
-    return 0;
-}
-
 static memcached_return_t configure(memcached_st *mc)
 {
     const struct {
@@ -2025,7 +1477,12 @@ hf_err hf__store_memcached_open(const char *url, const struct hf_store_options *
         return HF_CONFIG;
     }
     struct mc_store *s = calloc(1, sizeof *s);
-    if (s == NULL || init_sync(s) != 0) {
+    bool made = s != NULL && hf__wqueue_init(&s->q) == 0;
+    if (made && hf__pool_init(&s->pool, POOL_MAX) != 0) {
+        hf__wqueue_fini(&s->q);
+        made = false;
+    }
+    if (!made) {
         free(s);
         hf__store_errf(errbuf, errlen, "cannot open cache store %.200s: out of memory", url);
         return HF_ENOMEM;
@@ -2034,11 +1491,6 @@ hf_err hf__store_memcached_open(const char *url, const struct hf_store_options *
     s->base.ops = &mc_ops;
     s->max_bytes = opts != NULL ? opts->max_bytes : 0;
     s->keep_ms = opts != NULL ? opts->keep_ms : 0;
-    s->backoff = (struct hf_retry_policy){.attempts = 1,
-                                          .backoff_ms = BACKOFF_FIRST_MS,
-                                          .max_backoff_ms = BACKOFF_MAX_MS,
-                                          .multiplier = 2.0,
-                                          .jitter = HF_JITTER_FULL};
     s->template = memcached_create(NULL);
     if (s->template == NULL || !memcached_success(configure(s->template))) {
         hf__store_errf(errbuf, errlen, "cannot open cache store %.200s: libmemcached setup failed",
@@ -2068,7 +1520,7 @@ hf_err hf__store_memcached_open(const char *url, const struct hf_store_options *
         const char *detail = mc_detail(s->wmc, rc, buf);
         s->up = false;
         s->failed_probes = 1;
-        s->next_probe_ms = deadline_after(hf_backoff_next(&s->backoff, 1, hf_random64()));
+        s->next_probe_ms = hf__pool_next_probe_ms(1);
         HF_LOG(HF_LOG_ERROR, "store_down", HF_LS("tier", TIER), HF_LS("address", s->addr),
                HF_LS("detail", detail));
         writer_drop_client(s);

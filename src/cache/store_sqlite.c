@@ -3,15 +3,15 @@
  * be shared by several processes (a server and `holdfast fetch`).
  *
  * Threads.  All writes (put, delete, delete by prefix, sweep, and the
- * readers' used_at touches) go through a bounded FIFO queue to one writer
- * thread per store, which applies up to BATCH_MAX queued operations per
- * transaction; a sweep's or prefix delete's caller waits for it.  Reads
- * use a second connection under `rmu`; WAL readers never wait for the
- * writer.  A queued operation stays in the queue until its transaction has
- * committed, and a read looks there first, so every thread reads its own
- * writes (and everybody else's in this process) before they reach the
- * file.  hf_store_close drains the queue and joins the writer, so a process
- * that puts and exits leaves the copy on disk for the next one.
+ * readers' used_at touches) go through a bounded FIFO queue (cache/wqueue.h)
+ * to one writer thread per store, which applies up to BATCH_MAX queued
+ * operations per transaction; a sweep's or prefix delete's caller waits for
+ * it.  Reads use a second connection under `rmu`; WAL readers never wait
+ * for the writer.  A queued operation stays in the queue until its
+ * transaction has committed, and a read looks there first, so every thread
+ * reads its own writes (and everybody else's in this process) before they
+ * reach the file.  hf_store_close drains the queue and joins the writer, so
+ * a process that puts and exits leaves the copy on disk for the next one.
  *
  * Bad files.  Opening checks the file before trusting it: something that is
  * not an SQLite database, a failing quick_check, a foreign application_id
@@ -36,7 +36,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache/record.h"
 #include "cache/store_impl.h"
+#include "cache/wqueue.h"
 #include "core/clock.h"
 #include "obs/log.h"
 
@@ -46,17 +48,13 @@
 #define WAL_LIMIT_BYTES (64 << 20)
 
 /*
- * The write queue bound.  A full queue means the disk (or another process
- * holding the write lock) is slower than the puts; a put or delete then
- * waits up to QUEUE_WAIT_MS for room and is dropped with a warning after
- * that: an event loop must not stall behind a disk, and a dropped put only
- * costs persistence (the memory tier still holds the copy).  Touches never
- * wait.  A single entry larger than the byte bound is admitted into an
- * empty queue.
+ * The write queue's bound (cache/wqueue.h).  A full queue means the disk
+ * (or another process holding the write lock) is slower than the puts; a
+ * put or delete then waits up to HF_WQUEUE_WAIT_MS for room and is dropped
+ * with a warning after that: an event loop must not stall behind a disk,
+ * and a dropped put only costs persistence (the memory tier still holds the
+ * copy).  Touches never wait.
  */
-#define QUEUE_MAX_OPS 4096
-#define QUEUE_MAX_BYTES ((size_t)64 << 20)
-#define QUEUE_WAIT_MS 100
 #define BATCH_MAX 512                     /* ops per transaction ... */
 #define BATCH_MAX_BYTES ((size_t)8 << 20) /* ... and bytes: room frees up steadily */
 #define COMMIT_ATTEMPTS 3
@@ -102,19 +100,14 @@ static const char schema_sql[] =
     "SELECT route, status, headers, body, stored_at, fresh_until, stale_until, etag,"              \
     " last_modified, used_at, checksum FROM entries WHERE key = ?1 AND "
 
-enum op_kind { OP_PUT, OP_DEL, OP_TOUCH, OP_SWEEP, OP_KV_PUT, OP_DEL_PREFIX };
+/* Our kinds besides the queue's HF_WOP_PUT, HF_WOP_DEL and HF_WOP_KV_PUT. */
+enum { OP_TOUCH = HF_WOP_STORE, OP_SWEEP, OP_DEL_PREFIX };
 
 struct wop {
-    struct wop *next;
-    enum op_kind kind;
-    uint64_t hash;      /* of key: a cheap filter for pending lookups */
-    const char *key;    /* PUT: e->key; DEL, TOUCH, KV_PUT: stored after the struct;
-                           DEL_PREFIX: the prefix, the caller's */
-    const char *value;  /* KV_PUT: stored after the key */
-    struct hf_entry *e; /* PUT: one reference */
-    int64_t t;          /* TOUCH: used_at; SWEEP: now_ms */
-    size_t cost;        /* bytes charged against QUEUE_MAX_BYTES */
-    /* SWEEP and DEL_PREFIX only (waited()): the op lives on the stack of
+    struct hf__wop w; /* first: the queue holds &op->w.  w.key: TOUCH's is
+                         stored after the op; DEL_PREFIX's is the caller's */
+    int64_t t;        /* TOUCH: used_at; SWEEP: now_ms */
+    /* SWEEP and DEL_PREFIX only (w.unbounded): the op lives on the stack of
      * the thread waiting for it, outside the queue bound. */
     int done;
     hf_err result;
@@ -131,14 +124,9 @@ struct sql_store {
     size_t max_bytes; /* 0: unbounded */
     int64_t keep_ms;  /* 0: keep */
 
-    /* The queue, guarded by qmu. */
-    pthread_mutex_t qmu;
-    pthread_cond_t work; /* the writer waits for ops or stop */
-    pthread_cond_t room; /* producers wait for room */
-    pthread_cond_t done; /* waited() ops' threads wait for them */
-    struct wop *head, *tail;
-    size_t qcount, qbytes; /* bounded ops only (not sweeps) */
-    int stop;
+    /* The queue; q.mu also guards the counters.  Threads waiting for
+     * their unbounded ops wait on q.done. */
+    struct hf__wqueue q;
     uint64_t evictions, expired, dropped;
 
     /* The writer thread's; used by the opening thread before it starts. */
@@ -155,14 +143,9 @@ struct sql_store {
     sqlite3_stmt *r_fresh, *r_stale, *r_stats, *r_kv;
 };
 
-/* FNV-1a: only a prefilter before strcmp in a bounded list, so no need for
- * a keyed hash here. */
-static uint64_t fnv1a(const char *s)
+static struct wop *wop_of(struct hf__wop *w)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (; *s != '\0'; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-    return h;
+    return (struct wop *)w; /* its first member */
 }
 
 static int is_corrupt(int rc)
@@ -587,76 +570,18 @@ static enum verdict open_once(struct sql_store *s, struct stat *seen, char *why,
 /* The queue                                                          */
 /* ------------------------------------------------------------------ */
 
-static int admissible(const struct sql_store *s, const struct wop *op)
-{
-    return s->qcount == 0 || (s->qcount < QUEUE_MAX_OPS && s->qbytes + op->cost <= QUEUE_MAX_BYTES);
-}
-
-/* An op whose thread waits for it (on its stack, not bounded, not freed). */
-static int waited(const struct wop *op)
-{
-    return op->kind == OP_SWEEP || op->kind == OP_DEL_PREFIX;
-}
-
-static void append(struct sql_store *s, struct wop *op)
-{
-    op->next = NULL;
-    if (s->tail != NULL)
-        s->tail->next = op;
-    else
-        s->head = op;
-    s->tail = op;
-    if (!waited(op)) {
-        s->qcount++;
-        s->qbytes += op->cost;
-    }
-    pthread_cond_signal(&s->work);
-}
-
-static void free_op(struct wop *op)
-{
-    if (op == NULL)
-        return;
-    hf_entry_release(&op->e);
-    free(op);
-}
-
 /* Queue op; on failure op is freed.  wait: how a full queue is met (see
- * QUEUE_WAIT_MS); touches pass 0 and are dropped silently. */
-/* Set on event-loop threads: they never wait for room in the queue. */
-static _Thread_local bool thread_never_waits;
-
-bool hf__store_thread_may_wait(void)
+ * HF_WQUEUE_WAIT_MS); a write that may not wait is dropped silently. */
+static hf_err enqueue(struct sql_store *s, struct wop *op, bool wait)
 {
-    return !thread_never_waits;
-}
-
-void hf__store_never_wait_on_this_thread(void)
-{
-    thread_never_waits = true;
-}
-
-static hf_err enqueue(struct sql_store *s, struct wop *op, int wait)
-{
-    pthread_mutex_lock(&s->qmu);
-    if (!admissible(s, op) && wait && !thread_never_waits) {
-        struct timespec deadline;
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_nsec += (long)QUEUE_WAIT_MS * 1000000L;
-        deadline.tv_sec += deadline.tv_nsec / 1000000000L;
-        deadline.tv_nsec %= 1000000000L;
-        while (!admissible(s, op))
-            if (pthread_cond_timedwait(&s->room, &s->qmu, &deadline) == ETIMEDOUT)
-                break;
-    }
-    if (admissible(s, op)) {
-        append(s, op);
-        pthread_mutex_unlock(&s->qmu);
+    pthread_mutex_lock(&s->q.mu);
+    if (hf__wqueue_offer(&s->q, &op->w, wait, NULL)) {
+        pthread_mutex_unlock(&s->q.mu);
         return HF_OK;
     }
     uint64_t dropped = wait ? ++s->dropped : 0;
-    pthread_mutex_unlock(&s->qmu);
-    free_op(op);
+    pthread_mutex_unlock(&s->q.mu);
+    hf__wop_free(&op->w);
     /* Log the 1st, 2nd, 4th, 8th... drop: visible, but never a flood. */
     if (dropped != 0 && (dropped & (dropped - 1)) == 0)
         HF_LOG(HF_LOG_WARN, "store_queue_full", HF_LS("path", s->path), HF_LI("dropped", dropped));
@@ -664,19 +589,11 @@ static hf_err enqueue(struct sql_store *s, struct wop *op, int wait)
 }
 
 /* A DEL or TOUCH op carrying its own copy of key. */
-static struct wop *keyed_op(enum op_kind kind, const char *key, int64_t t)
+static struct wop *keyed_op(int kind, const char *key, int64_t t)
 {
-    size_t len = strlen(key);
-    struct wop *op = calloc(1, sizeof *op + len + 1);
-    if (op == NULL)
-        return NULL;
-    char *copy = (char *)(op + 1);
-    memcpy(copy, key, len + 1);
-    op->kind = kind;
-    op->key = copy;
-    op->hash = fnv1a(key);
-    op->t = t;
-    op->cost = sizeof *op + len + 1;
+    struct wop *op = hf__wop_new(sizeof *op, kind, key, NULL);
+    if (op != NULL)
+        op->t = t;
     return op;
 }
 
@@ -696,9 +613,9 @@ static int apply_op(struct sql_store *s, struct wop *op)
 {
     sqlite3_stmt *st;
     int rc;
-    switch (op->kind) {
-    case OP_PUT: {
-        const struct hf_entry *e = op->e;
+    switch (op->w.kind) {
+    case HF_WOP_PUT: {
+        const struct hf_entry *e = op->w.e;
         st = s->w_put;
         sqlite3_bind_text(st, 1, e->key, -1, SQLITE_STATIC);
         if (e->route != NULL)
@@ -713,7 +630,7 @@ static int apply_op(struct sql_store *s, struct wop *op)
             sqlite3_bind_text(st, 9, e->etag, -1, SQLITE_STATIC);
         if (e->last_modified != NULL)
             sqlite3_bind_text(st, 10, e->last_modified, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 11, (sqlite3_int64)op->cost);
+        sqlite3_bind_int64(st, 11, (sqlite3_int64)op->w.cost);
         sqlite3_bind_int64(st, 12, e->stored_at_ms);
         sqlite3_bind_int64(st, 13,
                            row_sum(e->key, e->route, e->status, e->headers, e->headers_len, e->body,
@@ -721,25 +638,25 @@ static int apply_op(struct sql_store *s, struct wop *op)
                                    e->stale_until_ms, e->etag, e->last_modified));
         return step_done(st);
     }
-    case OP_DEL:
-        sqlite3_bind_text(s->w_del, 1, op->key, -1, SQLITE_STATIC);
+    case HF_WOP_DEL:
+        sqlite3_bind_text(s->w_del, 1, op->w.key, -1, SQLITE_STATIC);
         return step_done(s->w_del);
     case OP_TOUCH:
-        sqlite3_bind_text(s->w_touch, 1, op->key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s->w_touch, 1, op->w.key, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s->w_touch, 2, op->t);
         return step_done(s->w_touch);
     case OP_DEL_PREFIX:
         st = op->upper_len > 0 ? s->w_del_range : s->w_del_from;
-        sqlite3_bind_text64(st, 1, op->key, op->key_len, SQLITE_STATIC, SQLITE_UTF8);
+        sqlite3_bind_text64(st, 1, op->w.key, op->key_len, SQLITE_STATIC, SQLITE_UTF8);
         if (op->upper_len > 0)
             sqlite3_bind_text64(st, 2, op->upper, op->upper_len, SQLITE_STATIC, SQLITE_UTF8);
         rc = step_done(st);
         op->removed = rc == SQLITE_OK ? (uint64_t)sqlite3_changes(s->wdb) : 0;
         return rc;
-    case OP_KV_PUT:
-        sqlite3_bind_text(s->w_kv_put, 1, op->key, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s->w_kv_put, 2, op->value, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s->w_kv_put, 3, kv_sum(op->key, op->value));
+    case HF_WOP_KV_PUT:
+        sqlite3_bind_text(s->w_kv_put, 1, op->w.key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s->w_kv_put, 2, op->w.value, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s->w_kv_put, 3, kv_sum(op->w.key, op->w.value));
         return step_done(s->w_kv_put);
     case OP_SWEEP: {
         int64_t oldest = INT64_MIN;
@@ -799,19 +716,19 @@ static void pause_ms(long ms)
 static void *writer_main(void *arg)
 {
     struct sql_store *s = arg;
-    pthread_mutex_lock(&s->qmu);
+    pthread_mutex_lock(&s->q.mu);
     for (;;) {
-        while (s->head == NULL && !s->stop)
-            pthread_cond_wait(&s->work, &s->qmu);
-        if (s->head == NULL)
+        while (s->q.head == NULL && !s->q.stop)
+            pthread_cond_wait(&s->q.work, &s->q.mu);
+        if (s->q.head == NULL)
             break; /* stopping, and everything is written */
         size_t n = 0, bytes = 0;
-        for (struct wop *op = s->head; op != NULL && n < BATCH_MAX && bytes < BATCH_MAX_BYTES;
-             op = op->next) {
-            s->batch[n++] = op;
-            bytes += op->cost;
+        for (struct hf__wop *w = s->q.head; w != NULL && n < BATCH_MAX && bytes < BATCH_MAX_BYTES;
+             w = w->next) {
+            s->batch[n++] = wop_of(w);
+            bytes += w->cost;
         }
-        pthread_mutex_unlock(&s->qmu);
+        pthread_mutex_unlock(&s->q.mu);
 
         /* Busy (another process holds the lock past busy_timeout) and I/O
          * errors may pass; corruption will not. */
@@ -829,38 +746,28 @@ static void *writer_main(void *arg)
             HF_LOG(HF_LOG_ERROR, "store_write_failed", HF_LS("path", s->path),
                    HF_LS("detail", s->werr), HF_LI("dropped", n));
 
-        struct wop *grave = NULL;
-        pthread_mutex_lock(&s->qmu);
+        struct hf__wop *grave = NULL;
+        pthread_mutex_lock(&s->q.mu);
         for (size_t i = 0; i < n; i++) {
-            struct wop *op = s->head;
-            s->head = op->next;
-            if (s->head == NULL)
-                s->tail = NULL;
-            if (waited(op)) {
+            struct wop *op = wop_of(hf__wqueue_shift(&s->q));
+            if (op->w.unbounded) {
                 op->result = rc == SQLITE_OK ? HF_OK : HF_STORE;
-                if (rc == SQLITE_OK && op->kind == OP_SWEEP) {
+                if (rc == SQLITE_OK && op->w.kind == OP_SWEEP) {
                     s->expired += op->expired;
                     s->evictions += op->evicted;
                 }
                 op->done = 1; /* its thread owns op again: no touching it after this */
             } else {
-                s->qcount--;
-                s->qbytes -= op->cost;
-                op->next = grave;
-                grave = op;
+                op->w.next = grave;
+                grave = &op->w;
             }
         }
-        pthread_cond_broadcast(&s->done);
-        pthread_cond_broadcast(&s->room);
-        pthread_mutex_unlock(&s->qmu);
-        while (grave != NULL) {
-            struct wop *next = grave->next;
-            free_op(grave);
-            grave = next;
-        }
-        pthread_mutex_lock(&s->qmu);
+        hf__wqueue_moved(&s->q);
+        pthread_mutex_unlock(&s->q.mu);
+        hf__wop_free_list(grave);
+        pthread_mutex_lock(&s->q.mu);
     }
-    pthread_mutex_unlock(&s->qmu);
+    pthread_mutex_unlock(&s->q.mu);
     return NULL;
 }
 
@@ -960,15 +867,17 @@ static hf_err row_to_entry(sqlite3_stmt *st, const char *key, struct hf_entry **
 }
 
 /* The newest queued put or delete of key (a prefix delete matching it
- * included), or NULL.  Called with qmu held. */
-static const struct wop *pending(const struct sql_store *s, uint64_t hash, const char *key)
+ * included), or NULL.  Called with q.mu held. */
+static const struct hf__wop *pending(const struct sql_store *s, const char *key)
 {
-    const struct wop *hit = NULL;
-    for (const struct wop *op = s->head; op != NULL; op = op->next)
-        if (((op->kind == OP_PUT || op->kind == OP_DEL) && op->hash == hash &&
-             strcmp(op->key, key) == 0) ||
-            (op->kind == OP_DEL_PREFIX && strncmp(key, op->key, op->key_len) == 0))
-            hit = op;
+    uint64_t hash = hf__wqueue_hash(key);
+    const struct hf__wop *hit = NULL;
+    for (const struct hf__wop *w = s->q.head; w != NULL; w = w->next)
+        if (((w->kind == HF_WOP_PUT || w->kind == HF_WOP_DEL) && w->hash == hash &&
+             strcmp(w->key, key) == 0) ||
+            (w->kind == OP_DEL_PREFIX &&
+             strncmp(key, w->key, ((const struct wop *)w)->key_len) == 0))
+            hit = w;
     return hit;
 }
 
@@ -985,30 +894,30 @@ static void maybe_touch(struct sql_store *s, const char *key, int64_t used_at, i
     struct wop *touch = keyed_op(OP_TOUCH, key, now_ms);
     if (touch == NULL)
         return;
-    pthread_mutex_lock(&s->qmu);
-    int queued = s->qcount >= QUEUE_MAX_OPS / 2;
-    for (const struct wop *op = s->head; op != NULL && !queued; op = op->next)
-        queued = op->kind == OP_TOUCH && op->hash == touch->hash && strcmp(op->key, key) == 0;
-    if (!queued && admissible(s, touch)) {
-        append(s, touch);
+    pthread_mutex_lock(&s->q.mu);
+    bool queued = s->q.count >= HF_WQUEUE_MAX_OPS / 2;
+    for (const struct hf__wop *w = s->q.head; w != NULL && !queued; w = w->next)
+        queued = w->kind == OP_TOUCH && w->hash == touch->w.hash && strcmp(w->key, key) == 0;
+    if (!queued && hf__wqueue_admits(&s->q, touch->w.cost)) {
+        hf__wqueue_push(&s->q, &touch->w);
         touch = NULL;
     }
-    pthread_mutex_unlock(&s->qmu);
-    free_op(touch);
+    pthread_mutex_unlock(&s->q.mu);
+    if (touch != NULL)
+        hf__wop_free(&touch->w);
 }
 
 static hf_err sql_get(struct hf_store *base, const char *key, int64_t now_ms,
                       enum hf_store_mode mode, struct hf_entry **out)
 {
     struct sql_store *s = (struct sql_store *)base;
-    uint64_t hash = fnv1a(key);
     hf_err err = HF_NOT_FOUND;
 
     int64_t used_at = 0;
-    pthread_mutex_lock(&s->qmu);
-    const struct wop *op = pending(s, hash, key);
+    pthread_mutex_lock(&s->q.mu);
+    const struct hf__wop *op = pending(s, key);
     if (op != NULL) {
-        if (op->kind == OP_PUT) {
+        if (op->kind == HF_WOP_PUT) {
             const struct hf_entry *e = op->e;
             int64_t until = mode == HF_STORE_FRESH ? e->fresh_until_ms : e->stale_until_ms;
             if (until > now_ms) {
@@ -1017,12 +926,12 @@ static hf_err sql_get(struct hf_store *base, const char *key, int64_t now_ms,
                 err = HF_OK;
             }
         }
-        pthread_mutex_unlock(&s->qmu);
+        pthread_mutex_unlock(&s->q.mu);
         if (err == HF_OK)
             maybe_touch(s, key, used_at, now_ms);
         return err;
     }
-    pthread_mutex_unlock(&s->qmu);
+    pthread_mutex_unlock(&s->q.mu);
 
     const char *why = NULL;
     char detail[256];
@@ -1045,9 +954,9 @@ static hf_err sql_get(struct hf_store *base, const char *key, int64_t now_ms,
     if (err == HF_STORE_CORRUPT) {
         /* Never served; deleted so the next read does not trip on it. */
         log_corrupt(s->path, why);
-        struct wop *del = keyed_op(OP_DEL, key, 0);
+        struct wop *del = keyed_op(HF_WOP_DEL, key, 0);
         if (del != NULL)
-            enqueue(s, del, 0);
+            enqueue(s, del, false);
         return HF_NOT_FOUND;
     }
     if (err == HF_STORE) {
@@ -1062,10 +971,10 @@ static hf_err sql_get(struct hf_store *base, const char *key, int64_t now_ms,
 static hf_err sql_del(struct hf_store *base, const char *key)
 {
     struct sql_store *s = (struct sql_store *)base;
-    struct wop *op = keyed_op(OP_DEL, key, 0);
+    struct wop *op = keyed_op(HF_WOP_DEL, key, 0);
     if (op == NULL)
         return HF_ENOMEM;
-    return enqueue(s, op, 1);
+    return enqueue(s, op, true);
 }
 
 static hf_err sql_put(struct hf_store *base, struct hf_entry *e)
@@ -1077,26 +986,23 @@ static hf_err sql_put(struct hf_store *base, struct hf_entry *e)
         sql_del(base, e->key);
         return HF_BODY_TOO_LARGE;
     }
-    struct wop *op = calloc(1, sizeof *op);
+    struct wop *op = hf__wop_new_put(sizeof *op, e);
     if (op == NULL)
         return HF_ENOMEM;
-    op->kind = OP_PUT;
-    op->e = hf_entry_ref(e);
-    op->key = e->key;
-    op->hash = fnv1a(e->key);
-    op->cost = size;
-    return enqueue(s, op, 1);
+    return enqueue(s, op, true);
 }
 
-/* Queue a waited() op and wait until the writer has applied it, after
- * every write queued before it: such an op is also a flush. */
+/* Queue an op its thread waits for (on that thread's stack, outside the
+ * bound) and wait until the writer has applied it, after every write queued
+ * before it: such an op is also a flush. */
 static void run_waited(struct sql_store *s, struct wop *op)
 {
-    pthread_mutex_lock(&s->qmu);
-    append(s, op);
+    op->w.unbounded = true;
+    pthread_mutex_lock(&s->q.mu);
+    hf__wqueue_push(&s->q, &op->w);
     while (!op->done)
-        pthread_cond_wait(&s->done, &s->qmu);
-    pthread_mutex_unlock(&s->qmu);
+        pthread_cond_wait(&s->q.done, &s->q.mu);
+    pthread_mutex_unlock(&s->q.mu);
 }
 
 static hf_err sql_sweep(struct hf_store *base, int64_t now_ms, uint64_t *removed)
@@ -1104,9 +1010,9 @@ static hf_err sql_sweep(struct hf_store *base, int64_t now_ms, uint64_t *removed
     struct sql_store *s = (struct sql_store *)base;
     struct wop op;
     memset(&op, 0, sizeof op);
-    op.kind = OP_SWEEP;
+    op.w.kind = OP_SWEEP;
     op.t = now_ms;
-    op.key = "";
+    op.w.key = "";
     run_waited(s, &op);
     *removed = op.result == HF_OK ? op.expired + op.evicted : 0;
     return op.result;
@@ -1145,8 +1051,8 @@ static hf_err sql_del_prefix(struct hf_store *base, const char *prefix, uint64_t
         return HF_ENOMEM;
     struct wop op;
     memset(&op, 0, sizeof op);
-    op.kind = OP_DEL_PREFIX;
-    op.key = prefix;
+    op.w.kind = OP_DEL_PREFIX;
+    op.w.key = prefix;
     op.key_len = len;
     op.upper = upper;
     op.upper_len = prefix_upper(prefix, len, upper);
@@ -1157,39 +1063,11 @@ static hf_err sql_del_prefix(struct hf_store *base, const char *prefix, uint64_t
     return op.result;
 }
 
-/* The newest queued kv put of key, or NULL.  Called with qmu held.  kv
- * keys are their own namespace: entry ops never match. */
-static const struct wop *pending_kv(const struct sql_store *s, uint64_t hash, const char *key)
-{
-    const struct wop *hit = NULL;
-    for (const struct wop *op = s->head; op != NULL; op = op->next)
-        if (op->kind == OP_KV_PUT && op->hash == hash && strcmp(op->key, key) == 0)
-            hit = op;
-    return hit;
-}
-
-/* Copy a value into buf: HF_OK, or HF_EINVAL when it does not fit. */
-static hf_err copy_value(const char *value, size_t vlen, char *buf, size_t len)
-{
-    if (vlen >= len)
-        return HF_EINVAL;
-    memcpy(buf, value, vlen);
-    buf[vlen] = '\0';
-    return HF_OK;
-}
-
 static hf_err sql_kv_get(struct hf_store *base, const char *key, char *buf, size_t len)
 {
     struct sql_store *s = (struct sql_store *)base;
-    uint64_t hash = fnv1a(key);
     hf_err err = HF_NOT_FOUND;
-
-    pthread_mutex_lock(&s->qmu);
-    const struct wop *op = pending_kv(s, hash, key);
-    if (op != NULL)
-        err = copy_value(op->value, strlen(op->value), buf, len);
-    pthread_mutex_unlock(&s->qmu);
-    if (op != NULL)
+    if (hf__wqueue_kv_read(&s->q, key, buf, len, &err))
         return err;
 
     /* The row is input like any other: a value of the wrong type, too long,
@@ -1211,7 +1089,7 @@ static hf_err sql_kv_get(struct hf_store *base, const char *key, char *buf, size
         else if (kv_sum(key, v) != sqlite3_column_int64(st, 1))
             why = "kv checksum mismatch";
         else
-            err = copy_value(v, (size_t)n, buf, len);
+            err = hf__record_kv_copy(v, (size_t)n, buf, len);
     } else if (rc != SQLITE_DONE) {
         snprintf(detail, sizeof detail, "%s", sqlite3_errmsg(s->rdb));
         why = detail;
@@ -1233,28 +1111,19 @@ static hf_err sql_kv_get(struct hf_store *base, const char *key, char *buf, size
 static hf_err sql_kv_put(struct hf_store *base, const char *key, const char *value)
 {
     struct sql_store *s = (struct sql_store *)base;
-    size_t klen = strlen(key), vlen = strlen(value);
-    struct wop *op = calloc(1, sizeof *op + klen + 1 + vlen + 1);
+    struct wop *op = hf__wop_new(sizeof *op, HF_WOP_KV_PUT, key, value);
     if (op == NULL)
         return HF_ENOMEM;
-    char *copy = (char *)(op + 1);
-    memcpy(copy, key, klen + 1);
-    memcpy(copy + klen + 1, value, vlen + 1);
-    op->kind = OP_KV_PUT;
-    op->key = copy;
-    op->value = copy + klen + 1;
-    op->hash = fnv1a(key);
-    op->cost = sizeof *op + klen + 1 + vlen + 1;
-    return enqueue(s, op, 1);
+    return enqueue(s, op, true);
 }
 
 static void sql_stats(struct hf_store *base, struct hf_store_stats *out)
 {
     struct sql_store *s = (struct sql_store *)base;
-    pthread_mutex_lock(&s->qmu);
+    pthread_mutex_lock(&s->q.mu);
     out->evictions = s->evictions;
     out->expired = s->expired;
-    pthread_mutex_unlock(&s->qmu);
+    pthread_mutex_unlock(&s->q.mu);
 
     /* Counted from the file, so other processes' writes show too. */
     pthread_mutex_lock(&s->rmu);
@@ -1274,11 +1143,8 @@ static void destroy(struct sql_store *s)
     finalize_all(s);
     close_db(&s->rdb);
     close_db(&s->wdb); /* last: it checkpoints the WAL into the file */
-    pthread_cond_destroy(&s->done);
-    pthread_cond_destroy(&s->room);
-    pthread_cond_destroy(&s->work);
+    hf__wqueue_fini(&s->q);
     pthread_mutex_destroy(&s->rmu);
-    pthread_mutex_destroy(&s->qmu);
     free(s->path);
     free(s);
 }
@@ -1286,10 +1152,7 @@ static void destroy(struct sql_store *s)
 static void sql_close(struct hf_store *base)
 {
     struct sql_store *s = (struct sql_store *)base;
-    pthread_mutex_lock(&s->qmu);
-    s->stop = 1;
-    pthread_cond_signal(&s->work);
-    pthread_mutex_unlock(&s->qmu);
+    hf__wqueue_stop(&s->q, 0); /* the writer drains the queue whatever the time */
     pthread_join(s->writer, NULL);
     destroy(s);
 }
@@ -1310,20 +1173,9 @@ static const struct hf_store_ops sql_ops = {
 
 static int init_sync(struct sql_store *s)
 {
-    pthread_condattr_t ca;
-    if (pthread_condattr_init(&ca) != 0)
+    if (hf__wqueue_init(&s->q) != 0)
         return -1;
-    /* Queue waits are timeouts, not cache time: immune to clock steps. */
-    int rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    if (rc == 0)
-        rc = pthread_cond_init(&s->room, &ca);
-    pthread_condattr_destroy(&ca);
-    if (rc != 0)
-        return -1;
-    pthread_mutex_init(&s->qmu, NULL);
     pthread_mutex_init(&s->rmu, NULL);
-    pthread_cond_init(&s->work, NULL);
-    pthread_cond_init(&s->done, NULL);
     return 0;
 }
 

@@ -63,6 +63,24 @@ static void put(struct hf_store *s, struct hf_entry *e)
     hf_entry_release(&e);
 }
 
+/* key's value in s's key/value table is want (NULL: there is none). */
+static inline void kv_expect(struct hf_store *s, const char *key, const char *want)
+{
+    char *buf = malloc(HF_KV_VALUE_MAX);
+    assert_non_null(buf);
+    hf_err e = hf_store_kv_get(s, key, buf, HF_KV_VALUE_MAX);
+    if (want == NULL) {
+        if (e != HF_NOT_FOUND)
+            fail_msg("kv %s: %s (\"%s\"), expected not found", key, hf_strerror(e), buf);
+        assert_string_equal(buf, "");
+    } else {
+        if (e != HF_OK)
+            fail_msg("kv %s: %s, expected \"%s\"", key, hf_strerror(e), want);
+        assert_string_equal(buf, want);
+    }
+    free(buf);
+}
+
 static int has_fresh(struct hf_store *s, const char *key, int64_t now)
 {
     struct hf_entry *e = NULL;

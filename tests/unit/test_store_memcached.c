@@ -32,6 +32,7 @@
 #include "cache/store_impl.h"
 #include "core/clock.h"
 #include "obs/log.h"
+#include "store_fixture.h"
 
 #define MEMCACHED_BIN "/usr/bin/memcached"
 
@@ -41,9 +42,8 @@
 
 #define MAX_CHILDREN 8
 static pid_t children[MAX_CHILDREN];
-static int g_port;      /* the group's server */
-static pid_t g_pid;     /* 0 while a test has it stopped */
-static char g_url[128]; /* memcached://127.0.0.1:g_port */
+static int g_port;  /* the group's server (its URL: g_url) */
+static pid_t g_pid; /* 0 while a test has it stopped */
 
 static void forget_child(pid_t pid)
 {
@@ -54,12 +54,7 @@ static void forget_child(pid_t pid)
 
 static void kill_child(pid_t pid)
 {
-    if (pid <= 0)
-        return;
-    kill(pid, SIGCONT);
-    kill(pid, SIGKILL);
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-        ;
+    kill_server(pid);
     forget_child(pid);
 }
 
@@ -67,37 +62,6 @@ static void kill_children(void)
 {
     for (int i = 0; i < MAX_CHILDREN; i++)
         kill_child(children[i]);
-}
-
-/*
- * A loopback port nobody listens on, and that no other process will be
- * handed for about a minute: the port is bound, listened on, connected to
- * and the accepted side closed first, so it sits in TIME_WAIT.  The kernel
- * then gives it to no bind(0) and no connect() of anyone else (both skip a
- * port with a TIME_WAIT socket), yet memcached binds it at once: it sets
- * SO_REUSEADDR, which a TIME_WAIT socket does not stop.  A plain
- * bind(0)-then-close would leave the port free for any other test running
- * in parallel to take before memcached does.
- */
-static int free_port(void)
-{
-    int one = 1;
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    int c = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(l >= 0 && c >= 0);
-    assert_int_equal(setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(l, 1), 0);
-    assert_int_equal(getsockname(l, (struct sockaddr *)&a, &len), 0);
-    assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof a), 0);
-    int s = accept(l, NULL, NULL);
-    assert_true(s >= 0);
-    close(s); /* first: the TIME_WAIT is on the port's side */
-    close(c);
-    close(l);
-    return ntohs(a.sin_port);
 }
 
 static int connect_port(int port)
@@ -139,13 +103,6 @@ static bool answers(int port, pid_t pid)
     return ok && strstr(buf, want) != NULL;
 }
 
-static void pause_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 /* Where a memcached that would not start said why. */
 static char mc_err_path[256];
 
@@ -167,23 +124,7 @@ static pid_t try_spawn_memcached(int port)
     while (slot < MAX_CHILDREN && children[slot] != 0)
         slot++;
     assert_true(slot < MAX_CHILDREN);
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* dies with us, however we die */
-        if (getppid() != parent)
-            _exit(1);
-        int null = open("/dev/null", O_RDWR);
-        int err = open(mc_err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (null >= 0) {
-            dup2(null, 0);
-            dup2(null, 1);
-            dup2(err >= 0 ? err : null, 2);
-        }
-        execv(MEMCACHED_BIN, argv);
-        _exit(127);
-    }
+    pid_t pid = spawn_server(MEMCACHED_BIN, argv, mc_err_path);
     children[slot] = pid;
     int64_t deadline = hf_clock_mono_ms() + 5000;
     while (!answers(port, pid)) {
@@ -413,59 +354,6 @@ static long ttl_of(const char *key)
 }
 
 /* ------------------------------------------------------------------ */
-/* Logs                                                               */
-/* ------------------------------------------------------------------ */
-
-/* Every test's logs go to log_path (teardown sends them back to stderr). */
-static char log_path[256];
-static int log_fd = -1;
-
-static void logs_capture(void)
-{
-    if (log_fd < 0) {
-        log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        assert_true(log_fd >= 0);
-    }
-    assert_int_equal(ftruncate(log_fd, 0), 0);
-    hf_log_configure(HF_LOG_INFO, HF_LOG_JSON, log_fd);
-}
-
-static void logs_release(void)
-{
-    hf_log_configure(HF_LOG_INFO, HF_LOG_JSON, 2);
-    if (log_fd >= 0)
-        close(log_fd);
-    log_fd = -1;
-}
-
-/* What was logged since logs_capture(). */
-static const char *logs_text(void)
-{
-    static char buf[65536];
-    FILE *fp = fopen(log_path, "r");
-    assert_non_null(fp);
-    size_t n = fread(buf, 1, sizeof buf - 1, fp);
-    buf[n] = '\0';
-    fclose(fp);
-    return buf;
-}
-
-/*
- * Wait (at most 2 s) until needle was logged.  The store's threads log
- * after they act: the writer marks the store up, then logs store_up, so a
- * test that saw the store up may read the logs a moment too early.
- */
-static void wait_logged(const char *needle)
-{
-    int64_t start = hf_clock_mono_ms();
-    while (strstr(logs_text(), needle) == NULL) {
-        if (hf_clock_mono_ms() - start > 2000)
-            fail_msg("not logged within 2 s: %s; logged: %s", needle, logs_text());
-        pause_ms(5);
-    }
-}
-
-/* ------------------------------------------------------------------ */
 /* Fixtures                                                           */
 /* ------------------------------------------------------------------ */
 
@@ -512,33 +400,6 @@ static int teardown(void **state)
     if (g_pid != 0)
         kill(g_pid, SIGCONT);
     return 0;
-}
-
-static struct hf_store *open_url(const char *url, size_t max_bytes, int64_t keep_ms)
-{
-    struct hf_store_options o = {max_bytes, keep_ms};
-    struct hf_store *s = NULL;
-    char err[512] = "";
-    hf_err e = hf_store_open(url, &o, &s, err, sizeof err);
-    if (e != HF_OK)
-        fail_msg("open %s: %s", url, err);
-    return s;
-}
-
-static hf_err contract_open(void **state, const struct hf_store_options *o, struct hf_store **out)
-{
-    (void)state;
-    char err[512] = "";
-    hf_err e = hf_store_open(g_url, o, out, err, sizeof err);
-    if (e != HF_OK)
-        print_error("open: %s\n", err);
-    return e;
-}
-
-/* A sweep waits for the writes queued before it. */
-static void contract_flush(struct hf_store *s)
-{
-    assert_int_equal(hf_store_sweep(s, INT64_MIN, NULL), HF_OK);
 }
 
 /* Memcached cannot count or list its keys, so the contract's tests of
@@ -1168,15 +1029,10 @@ static int64_t elapsed_ms(int64_t since)
     return hf_clock_mono_ms() - since;
 }
 
-/* Poll (never a blind sleep) until s is up again, at most ms. */
 static void wait_up(struct hf_store *s, int64_t ms)
 {
-    int64_t start = hf_clock_mono_ms();
-    while (!hf__store_up(s)) {
-        if (elapsed_ms(start) > ms)
-            fail_msg("the store did not come back within %lld ms", (long long)ms);
-        pause_ms(5);
-    }
+    if (!comes_up(s, ms))
+        fail_msg("the store did not come back within %lld ms", (long long)ms);
 }
 
 static void test_server_dies_and_returns(void **state)

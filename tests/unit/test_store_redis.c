@@ -36,6 +36,7 @@
 #include "cache/store_impl.h"
 #include "core/clock.h"
 #include "obs/log.h"
+#include "store_fixture.h"
 
 #define REDIS_BIN "/usr/bin/redis-server"
 #define SLACK_MS 5000 /* the store's TTL slack (store_redis.c TTL_SLACK_MS) */
@@ -49,38 +50,13 @@ static pid_t g_pid;   /* 0 while a test has it stopped */
 static bool g_paused; /* SIGSTOPped by a test */
 static char g_dir[PATH_MAX / 2];
 static char g_sock[PATH_MAX];
-static char g_url[128];    /* redis://127.0.0.1:g_port */
 static const char *g_pass; /* requirepass while a test has set one */
 
-static void pause_ms(long ms)
+static void kill_redis(void)
 {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-static void kill_server(void)
-{
-    if (g_pid <= 0)
-        return;
-    kill(g_pid, SIGCONT);
-    kill(g_pid, SIGKILL);
-    while (waitpid(g_pid, NULL, 0) < 0 && errno == EINTR)
-        ;
+    kill_server(g_pid);
     g_pid = 0;
     g_paused = false;
-}
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
 }
 
 static redisContext *raw_connect(void)
@@ -134,24 +110,7 @@ static void start_server(void)
                     "--daemonize",
                     "no",
                     NULL};
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* dies with us, however we die */
-        if (getppid() != parent)
-            _exit(1);
-        int null = open("/dev/null", O_RDWR);
-        if (null >= 0) {
-            dup2(null, 0);
-            dup2(null, 1);
-            dup2(null, 2);
-        }
-        for (int fd = 3; fd < 1024; fd++)
-            close(fd);
-        execv(REDIS_BIN, argv);
-        _exit(127);
-    }
+    pid_t pid = spawn_server(REDIS_BIN, argv, NULL);
     g_pid = pid;
     int64_t deadline = hf_clock_mono_ms() + 5000;
     while (!answers()) {
@@ -173,7 +132,7 @@ static void stop_server(void)
     int64_t deadline = hf_clock_mono_ms() + 3000;
     while (waitpid(g_pid, NULL, WNOHANG) != g_pid) {
         if (hf_clock_mono_ms() > deadline) {
-            kill_server();
+            kill_redis();
             return;
         }
         pause_ms(2);
@@ -289,74 +248,15 @@ static long long dbsize(void)
 }
 
 /* ------------------------------------------------------------------ */
-/* Logs                                                               */
-/* ------------------------------------------------------------------ */
-
-static char log_path[PATH_MAX];
-static int log_fd = -1;
-
-static void logs_capture(void)
-{
-    if (log_fd < 0) {
-        log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        assert_true(log_fd >= 0);
-    }
-    assert_int_equal(ftruncate(log_fd, 0), 0);
-    hf_log_configure(HF_LOG_INFO, HF_LOG_JSON, log_fd);
-}
-
-static void logs_release(void)
-{
-    hf_log_configure(HF_LOG_INFO, HF_LOG_JSON, 2);
-    if (log_fd >= 0)
-        close(log_fd);
-    log_fd = -1;
-}
-
-static const char *logs_text(void)
-{
-    static char buf[65536];
-    FILE *fp = fopen(log_path, "r");
-    assert_non_null(fp);
-    size_t n = fread(buf, 1, sizeof buf - 1, fp);
-    buf[n] = '\0';
-    fclose(fp);
-    return buf;
-}
-
-static void logs_have(const char *what)
-{
-    const char *t = logs_text();
-    if (strstr(t, what) == NULL)
-        fail_msg("the logs lack %s:\n%s", what, t);
-}
-
-/* ------------------------------------------------------------------ */
 /* Fixtures and the contract                                          */
 /* ------------------------------------------------------------------ */
-
-static hf_err contract_open(void **state, const struct hf_store_options *o, struct hf_store **out)
-{
-    (void)state;
-    char err[512] = "";
-    hf_err e = hf__store_redis_open(g_url, o, out, err, sizeof err);
-    if (e != HF_OK)
-        print_error("open: %s\n", err);
-    return e;
-}
-
-/* A sweep waits for the writes queued before it. */
-static void contract_flush(struct hf_store *s)
-{
-    assert_int_equal(hf_store_sweep(s, INT64_MIN, NULL), HF_OK);
-}
 
 #define STORE_CONTRACT_NO_COUNTS
 #include "store_contract.h"
 
 static void at_exit(void)
 {
-    kill_server();
+    kill_redis();
     if (log_path[0] != '\0')
         unlink(log_path);
     if (g_dir[0] != '\0')
@@ -423,48 +323,9 @@ static int teardown(void **state)
     return 0;
 }
 
-static struct hf_store *open_url(const char *url, size_t max_bytes, int64_t keep_ms)
-{
-    struct hf_store_options o = {max_bytes, keep_ms};
-    struct hf_store *s = NULL;
-    char err[512] = "";
-    hf_err e = hf__store_redis_open(url, &o, &s, err, sizeof err);
-    if (e != HF_OK)
-        fail_msg("open %s: %s", url, err);
-    return s;
-}
-
 static struct hf_store *open_default_redis(void)
 {
     return open_url(g_url, 0, 0);
-}
-
-/* Poll (every 5 ms, up to ms) until the store says it is up. */
-static bool comes_up(struct hf_store *s, int64_t ms)
-{
-    int64_t deadline = hf_clock_mono_ms() + ms;
-    while (!hf__store_up(s)) {
-        if (hf_clock_mono_ms() > deadline)
-            return false;
-        pause_ms(5);
-    }
-    return true;
-}
-
-static void kv_expect(struct hf_store *s, const char *key, const char *want)
-{
-    char *buf = malloc(HF_KV_VALUE_MAX);
-    assert_non_null(buf);
-    hf_err e = hf_store_kv_get(s, key, buf, HF_KV_VALUE_MAX);
-    if (want == NULL) {
-        if (e != HF_NOT_FOUND)
-            fail_msg("kv %s: %s (\"%s\"), expected not found", key, hf_strerror(e), buf);
-    } else {
-        if (e != HF_OK)
-            fail_msg("kv %s: %s, expected \"%s\"", key, hf_strerror(e), want);
-        assert_string_equal(buf, want);
-    }
-    free(buf);
 }
 
 /* ------------------------------------------------------------------ */

@@ -792,23 +792,6 @@ static void test_tiered_delete_prefix(void **state)
 
 /* --- the key/value table --- */
 
-static void kv_expect(struct hf_store *s, const char *key, const char *want)
-{
-    char *buf = malloc(HF_KV_VALUE_MAX);
-    assert_non_null(buf);
-    hf_err e = hf_store_kv_get(s, key, buf, HF_KV_VALUE_MAX);
-    if (want == NULL) {
-        if (e != HF_NOT_FOUND)
-            fail_msg("kv %s: %s (\"%s\"), expected not found", key, hf_strerror(e), buf);
-        assert_string_equal(buf, "");
-    } else {
-        if (e != HF_OK)
-            fail_msg("kv %s: %s, expected \"%s\"", key, hf_strerror(e), want);
-        assert_string_equal(buf, want);
-    }
-    free(buf);
-}
-
 /* What every store must do with keys and values, whatever it is. */
 static void kv_contract(struct hf_store *s)
 {
