@@ -15,22 +15,33 @@
 
 #include "cli/cli.h"
 #include "core/units.h"
+#include "obs/log.h"
 #include "sim/sim.h"
 
 #define SIM_USAGE                                                                                  \
     "usage: holdfast sim [--listen HOST:PORT|unix:PATH] [--seed N] [--quiet]\n"                    \
     "                    [--rate API=COUNT/PERIOD]... [--quota API=COUNT/PERIOD]...\n"             \
+    "                    [--key API=SECRET]...\n"                                                  \
     "\n"                                                                                           \
     "Simulated REST APIs for testing an application against failures:\n"                           \
-    "  GET  /news/latest  /quotes/{TICKER}  /fx/latest?base=USD\n"                                 \
-    "  POST /_sim/faults  {\"api\":\"news\",\"mode\":\"503|429|timeout|reset|slow|garbage|ok\",\n" \
-    "                      \"for\":\"60s\"}\n"                                                     \
-    "  GET  /_sim/faults  /_sim/stats     POST /_sim/reset\n"                                      \
-    "The /_sim/ endpoints have no authentication: keep the listener on loopback.\n"                \
-    "Defaults: --listen 127.0.0.1:9090, 600/1m per API, no quota.\n"
+    "  GET  /news/latest?country=us  /quotes/{TICKER}  /fx/latest?base=USD\n"                      \
+    "  POST /_sim/faults  {\"api\":\"news|quotes|fx|*\",\n"                                        \
+    "                      \"mode\":\"ok|503|429|timeout|reset|slow|garbage\",\n"                  \
+    "                      \"for\":\"60s\", \"delay\":\"2s\"}     (for, delay optional)\n"         \
+    "  GET  /_sim/faults  GET /_sim/stats  POST /_sim/reset\n"                                     \
+    "\n"                                                                                           \
+    "  --listen ADDR    where to listen (default 127.0.0.1:9090; port 0: a free one,\n"            \
+    "                   printed on stdout as \"holdfast sim: listening on ADDR\")\n"               \
+    "  --seed N         the data's seed (default 1): one seed, one clock, one answer\n"            \
+    "  --rate API=R     the API's rate limit, e.g. news=30/1m (default 600/1m)\n"                  \
+    "  --quota API=Q    a quota per window aligned to the epoch, e.g. fx=100/1d (default none)\n"  \
+    "  --key API=KEY    require the header X-Api-Key: KEY (else 401)\n"                            \
+    "  --quiet          no JSON log line per request on stderr\n"                                  \
+    "API is news, quotes or fx.  The /_sim/ endpoints have no authentication: keep the\n"          \
+    "listener on loopback.  SIGINT or SIGTERM stops it (exit 0).\n"
 
-/* "news=30/1m" into o->limits. */
-static bool parse_limit(const char *arg, bool quota, struct hf_sim_options *o)
+/* "news=30/1m" into o->limits, "news=SECRET" into o->keys. */
+static bool parse_api_arg(const char *arg, int what, struct hf_sim_options *o)
 {
     const char *eq = strchr(arg, '=');
     char api[16];
@@ -40,9 +51,15 @@ static bool parse_limit(const char *arg, bool quota, struct hf_sim_options *o)
     api[eq - arg] = '\0';
     int i = hf_sim_api_index(api);
     int64_t count, per;
-    if (i < 0 || hf_rate_parse(eq + 1, &count, &per) != HF_OK)
+    if (i < 0)
         return false;
-    if (quota) {
+    if (what == 'k') {
+        o->keys[i] = eq + 1;
+        return eq[1] != '\0';
+    }
+    if (hf_rate_parse(eq + 1, &count, &per) != HF_OK || count <= 0)
+        return false;
+    if (what == 'Q') {
         o->limits[i].quota_count = count;
         o->limits[i].quota_per_ms = per;
     } else {
@@ -64,13 +81,10 @@ static void block_stop_signals(sigset_t *set)
 int hf_cmd_sim(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"listen", required_argument, NULL, 'l'},
-        {"seed", required_argument, NULL, 's'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"rate", required_argument, NULL, 'r'},
-        {"quota", required_argument, NULL, 'Q'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"listen", required_argument, NULL, 'l'}, {"seed", required_argument, NULL, 's'},
+        {"quiet", no_argument, NULL, 'q'},        {"rate", required_argument, NULL, 'r'},
+        {"quota", required_argument, NULL, 'Q'},  {"key", required_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     struct hf_sim_options o = {.listen = "127.0.0.1:9090", .seed = 1};
     int c;
@@ -94,11 +108,14 @@ int hf_cmd_sim(int argc, char **argv)
             break;
         case 'r':
         case 'Q':
-            if (!parse_limit(optarg, c == 'Q', &o)) {
-                fprintf(stderr,
-                        "holdfast sim: %s expects API=COUNT/PERIOD (news, quotes or fx; "
-                        "e.g. news=30/1m)\n",
-                        c == 'Q' ? "--quota" : "--rate");
+        case 'k':
+            if (!parse_api_arg(optarg, c, &o)) {
+                fprintf(stderr, "holdfast sim: %s expects %s (API: news, quotes or fx)\n",
+                        c == 'Q'   ? "--quota"
+                        : c == 'r' ? "--rate"
+                                   : "--key",
+                        c == 'k' ? "API=KEY, e.g. news=SECRET"
+                                 : "API=COUNT/PERIOD, e.g. news=30/1m");
                 return HF_EXIT_USAGE;
             }
             break;
@@ -114,6 +131,8 @@ int hf_cmd_sim(int argc, char **argv)
         fprintf(stderr, "holdfast sim: unexpected argument \"%s\"\n", argv[optind]);
         return HF_EXIT_USAGE;
     }
+    /* one JSON line per request on stderr; --quiet keeps warnings only */
+    hf_log_configure(o.quiet ? HF_LOG_WARN : HF_LOG_INFO, HF_LOG_JSON, 2);
     sigset_t set;
     block_stop_signals(&set);
     struct hf_sim *sim = NULL;
@@ -135,7 +154,7 @@ int hf_cmd_sim(int argc, char **argv)
     "\n"                                                                                           \
     "Runs the simulated APIs on 127.0.0.1:9090 and holdfast serve with the dashboard's\n"          \
     "configuration (default examples/dashboard/holdfast.yaml): the dashboard is at\n"              \
-    "http://127.0.0.1:8080/, holdfast's health at http://127.0.0.1:8081/health.\n"                   \
+    "http://127.0.0.1:8080/, holdfast's health at http://127.0.0.1:8081/health.\n"                 \
     "Ctrl-C stops everything.\n"
 
 int hf_cmd_demo(int argc, char **argv)
