@@ -4,6 +4,7 @@
  * their injected headers or query parameters.
  */
 #include "admin/admin.h"
+#include "admin/status.h"
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -27,6 +28,8 @@
 #include "proxy/proxy_impl.h"
 
 #define ALERT_CHECK_MS 1000
+#define STATUS_SAMPLE_MS 5000 /* /status's history: counters sampled this often */
+#define STATUS_MAX_BYTES ((size_t)64 << 20)
 
 struct hf_admin {
     struct evhttp *http;
@@ -37,7 +40,10 @@ struct hf_admin {
     bool *alerted; /* per route: an alert is out for its current degradation */
     uint64_t evictions_seen, expired_seen; /* store totals already counted */
     uint64_t shared_errors_seen;
-    struct hf_scheduler *scheduler; /* POST /refresh; NULL: none */
+    struct hf_scheduler *scheduler;    /* POST /refresh; NULL: none */
+    struct hf_status_history *history; /* GET /status's last hour */
+    struct event *sample;              /* feeds it */
+    int64_t started_ms;                /* wall clock: /status's uptime */
 };
 
 /*
@@ -413,6 +419,43 @@ static bool from_web_page(struct evhttp_request *req)
     return evhttp_find_header(in, "Origin") != NULL || (site != NULL && strcmp(site, "none") != 0);
 }
 
+static void status_sample(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct hf_admin *a = arg;
+    hf_status_sample(a->history, a->engine, hf_clock_wall_ms());
+}
+
+/* GET /status (HTML) and /status.json: one document, two renderings. */
+static void status(struct hf_admin *a, struct evhttp_request *req, bool html)
+{
+    json_t *doc = hf_status_collect(a->engine, a->history, a->started_ms, hf_clock_wall_ms());
+    char *s = NULL;
+    struct hf_buf b;
+    hf_buf_init(&b, STATUS_MAX_BYTES);
+    /* compact JSON: the history's arrays would take a line per number */
+    if (doc == NULL || (html ? hf_status_render_html(doc, &b) != HF_OK
+                             : (s = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL)) {
+        json_decref(doc);
+        hf_buf_fini(&b);
+        evhttp_send_error(req, 500, NULL);
+        return;
+    }
+    json_decref(doc);
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
+    if (html) {
+        evhttp_add_header(out, "Content-Security-Policy", HF_STATUS_CSP);
+        evhttp_add_header(out, "Referrer-Policy", "no-referrer");
+        reply(req, 200, "text/html; charset=utf-8", b.ptr ? b.ptr : "", b.len);
+    } else {
+        reply(req, 200, "application/json", s, strlen(s));
+    }
+    free(s);
+    hf_buf_fini(&b);
+}
+
 static void handle(struct evhttp_request *req, void *arg)
 {
     struct hf_admin *a = arg;
@@ -423,6 +466,10 @@ static void handle(struct evhttp_request *req, void *arg)
         health(a, req);
     } else if (plen == 8 && strncmp(uri, "/metrics", 8) == 0 && cmd == EVHTTP_REQ_GET) {
         metrics(a, req);
+    } else if (plen == 7 && strncmp(uri, "/status", 7) == 0 && cmd == EVHTTP_REQ_GET) {
+        status(a, req, true);
+    } else if (plen == 12 && strncmp(uri, "/status.json", 12) == 0 && cmd == EVHTTP_REQ_GET) {
+        status(a, req, false);
     } else if ((plen == 6 && strncmp(uri, "/purge", 6) == 0) ||
                (plen == 8 && strncmp(uri, "/refresh", 8) == 0)) {
         if (cmd != EVHTTP_REQ_POST) {
@@ -463,6 +510,16 @@ hf_err hf_admin_start(struct event_base *base, struct hf_engine *engine, const c
         *out = a; /* alerts without a listener */
         return HF_OK;
     }
+    /* /status's history, from now on */
+    a->started_ms = hf_clock_wall_ms();
+    struct timeval stv = {STATUS_SAMPLE_MS / 1000, (STATUS_SAMPLE_MS % 1000) * 1000};
+    if (hf_status_history_create(&a->history) != HF_OK ||
+        (a->sample = event_new(base, -1, EV_PERSIST, status_sample, a)) == NULL ||
+        event_add(a->sample, &stv) != 0) {
+        hf_admin_stop(&a);
+        return HF_ENOMEM;
+    }
+    hf_status_sample(a->history, engine, a->started_ms);
     int fd = hf__listen_socket(addr, false, errbuf, errlen);
     if (fd < 0) {
         hf_admin_stop(&a);
@@ -508,6 +565,9 @@ void hf_admin_stop(struct hf_admin **ap)
         evhttp_free(a->http);
     if (a->tick != NULL)
         event_free(a->tick);
+    if (a->sample != NULL)
+        event_free(a->sample);
+    hf_status_history_destroy(&a->history);
     free(a->alerted);
     free(a);
     *ap = NULL;

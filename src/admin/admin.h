@@ -1,7 +1,8 @@
 /*
  * The admin listener (loopback by default): GET /metrics (Prometheus text),
- * GET /health (JSON per route), POST /purge.  Runs on the main thread's
- * loop; reads the engine's shared state, never blocks on a worker.
+ * GET /health (JSON per route), GET /status (an HTML page) and /status.json
+ * (its data; see status.h), POST /purge, POST /refresh.  Runs on the main
+ * thread's loop; reads the engine's shared state, never blocks on a worker.
  */
 #ifndef HF_ADMIN_H
 #define HF_ADMIN_H

@@ -69,7 +69,29 @@ struct hf_route_state {
     _Atomic int64_t fleet_quota_window; /* the start of the window that count is for */
     struct hf_refresh_status refresh;   /* background routes */
     struct hf_learn *learned;           /* keys users asked for (refresh.learn), or NULL */
+    /* The oldest stale copy served in the latest wall-clock minute, for
+     * GET /status: (minute since the epoch << 32) | its age in seconds;
+     * 0: none yet.  Written by hf_route_note_stale(), read by the admin. */
+    _Atomic uint64_t stale_served;
 };
+
+/* A stale copy stored at stored_at_ms was served at now_ms (wall clock):
+ * keep the oldest of this minute.  The packing orders a newer minute above
+ * an older one and, within a minute, an older copy above a younger one, so
+ * a plain "raise to the max" is the whole rule.  Any thread, lock-free. */
+static inline void hf_route_note_stale(struct hf_route_state *st, int64_t now_ms,
+                                       int64_t stored_at_ms)
+{
+    if (now_ms < 0)
+        return;
+    int64_t age_s = now_ms > stored_at_ms ? (now_ms - stored_at_ms) / 1000 : 0;
+    uint64_t v =
+        (uint64_t)(now_ms / 60000) << 32 | (uint64_t)(age_s < UINT32_MAX ? age_s : UINT32_MAX);
+    uint64_t cur = atomic_load_explicit(&st->stale_served, memory_order_relaxed);
+    while (v > cur && !atomic_compare_exchange_weak_explicit(
+                          &st->stale_served, &cur, v, memory_order_relaxed, memory_order_relaxed))
+        ;
+}
 
 /* A route as the engine keeps it: an owned copy of its configuration. */
 struct hf_route {

@@ -344,9 +344,11 @@ static void budget_cb(evutil_socket_t fd, short what, void *arg)
                                .stale_reason = f->early};
     if (!swr)
         snprintf(r.detail, sizeof r.detail, "no answer from the API within latency_budget");
-    if (counted(f->engine, f->route))
+    if (counted(f->engine, f->route)) {
         hf_metric_inc(f->engine->metrics, HF_M_STALE_SERVED_TOTAL, f->route->index,
                       stale_label(f->early));
+        hf_route_note_stale(f->route->state, hf_clock_wall_ms(), f->stale->stored_at_ms);
+    }
     HF_LOG(swr ? HF_LOG_INFO : HF_LOG_WARN, "stale_served", HF_LS("route", f->route->cfg.name),
            HF_LS("request_id", f->request_id), HF_LI("age_s", r.age_s),
            HF_LS("reason", hf_stale_reason_name(f->early)));
@@ -396,9 +398,11 @@ static void fallback(struct hf_flow *f)
         f->stale = NULL;
         if (f->res.stale_reason == HF_STALE_NONE)
             f->res.stale_reason = HF_STALE_UPSTREAM_ERROR;
-        if (counted(f->engine, f->route))
+        if (counted(f->engine, f->route)) {
             hf_metric_inc(f->engine->metrics, HF_M_STALE_SERVED_TOTAL, f->route->index,
                           stale_label(f->res.stale_reason));
+            hf_route_note_stale(f->route->state, now, f->res.entry->stored_at_ms);
+        }
         HF_LOG(HF_LOG_WARN, "stale_served", HF_LS("route", f->route->cfg.name),
                HF_LS("request_id", f->request_id), HF_LI("age_s", age_s(f->res.entry, now)),
                HF_LS("reason", hf_stale_reason_name(f->res.stale_reason)),
@@ -1372,9 +1376,11 @@ static void bg_serve(struct hf_engine *e, const struct hf_route *r, struct hf_en
                                  .copy_stored_at_ms = copy->stored_at_ms,
                                  .ttl_until_ms =
                                      add_sat(copy->stored_at_ms, r->refresh_interval_ms)};
-    if (behind && counted(e, r))
+    if (behind && counted(e, r)) {
         hf_metric_inc(e->metrics, HF_M_STALE_SERVED_TOTAL, r->index,
                       stale_label(HF_STALE_BACKGROUND));
+        hf_route_note_stale(r->state, now, copy->stored_at_ms);
+    }
     done(&res, arg);
     hf_entry_release(&res.entry);
 }

@@ -454,6 +454,32 @@ static uint64_t sum_shards(const struct hf_metrics *m, size_t i)
     return v;
 }
 
+uint64_t hf_metric_value(const struct hf_metrics *m, enum hf_metric id, size_t obj, unsigned label)
+{
+    if ((unsigned)id >= HF__M_MAX || descs[id].type == HF_MT_GAUGE)
+        return 0;
+    const struct layout *l = &m->layout[id];
+    if (obj >= l->nobj || label >= l->nlabel)
+        return 0;
+    size_t i = l->off + (obj * l->nlabel + label) * l->width;
+    if (descs[id].type == HF_MT_COUNTER)
+        return sum_shards(m, i);
+    uint64_t n = 0; /* a histogram: its buckets and +Inf, not its sum */
+    for (unsigned k = 0; k <= bucketsets[descs[id].buckets].n; k++)
+        n += sum_shards(m, i + k);
+    return n;
+}
+
+size_t hf_metrics_route_count(const struct hf_metrics *m)
+{
+    return m->nroutes;
+}
+
+const char *hf_metrics_route_name(const struct hf_metrics *m, size_t i)
+{
+    return i < m->nroutes ? m->routes[i] : NULL;
+}
+
 void hf_metrics_carry(struct hf_metrics *to, const struct hf_metrics *from)
 {
     int32_t map[HF_METRICS_MAX_ROUTES]; /* from's route index -> to's, or -1 */

@@ -289,6 +289,19 @@ enum hf_m_outcome hf_metric_outcome(hf_err err, int status);
 const char *hf_metric_label_value(enum hf_m_labels set, unsigned v);
 
 /*
+ * Reading, for pages drawn from the counts (GET /status): the value of a
+ * counter series now, summed over the shards as /metrics renders it; of a
+ * histogram series, its observation count (_count).  obj and label as for
+ * counting.  A gauge, or an id, obj or label out of range, reads 0 (no
+ * assert: a reader may ask by table).  Any thread, no lock; a count made
+ * meanwhile may or may not be in it.
+ */
+uint64_t hf_metric_value(const struct hf_metrics *m, enum hf_metric id, size_t obj, unsigned label);
+/* The registry's routes: how many, and the name of route i (NULL past the end). */
+size_t hf_metrics_route_count(const struct hf_metrics *m);
+const char *hf_metrics_route_name(const struct hf_metrics *m, size_t i);
+
+/*
  * Add from's counters and histograms to to's, and copy its gauges, for every
  * route the two share by name and for every tier: a reload keeps its totals.
  * to may be in use; counts made into from after the call are not carried,
