@@ -154,7 +154,7 @@ int hf_cmd_sim(int argc, char **argv)
     "\n"                                                                                           \
     "Runs the simulated APIs on 127.0.0.1:9090 and holdfast serve with the dashboard's\n"          \
     "configuration (default examples/dashboard/holdfast.yaml): the dashboard is at\n"              \
-    "http://127.0.0.1:8080/, holdfast's health at http://127.0.0.1:8081/health.\n"                 \
+    "http://127.0.0.1:8080/, the status page at http://127.0.0.1:8081/status.\n"                   \
     "Ctrl-C stops everything.\n"
 
 int hf_cmd_demo(int argc, char **argv)
@@ -203,7 +203,7 @@ int hf_cmd_demo(int argc, char **argv)
     fprintf(stderr,
             "holdfast demo: simulated APIs on http://%s/\n"
             "holdfast demo: dashboard    http://127.0.0.1:8080/\n"
-            "holdfast demo: health       http://127.0.0.1:8081/health\n"
+            "holdfast demo: status page  http://127.0.0.1:8081/status\n"
             "holdfast demo: Ctrl-C to stop\n",
             hf_sim_address(sim));
     char *serve_argv[] = {"serve", "-c", (char *)config, NULL};
