@@ -120,12 +120,6 @@ static json_t *time_or_null(int64_t ms)
 }
 
 /* Gauges are read from the engine's state when someone looks. */
-/* The shared tier answers (for Redis: the fleet's link too). */
-static bool shared_up(struct hf_engine *e)
-{
-    return hf__store_up(e->shared) && (e->fleet == NULL || hf_fleet_up(e->fleet));
-}
-
 static void refresh_gauges(struct hf_admin *a)
 {
     struct hf_metrics *m = a->engine->metrics;
@@ -157,7 +151,7 @@ static void refresh_gauges(struct hf_admin *a)
     if (e->shared != NULL) {
         enum hf_m_tier st = e->shared_redis ? HF_TIER_REDIS : HF_TIER_MEMCACHED;
         hf_metrics_show_tier(m, st);
-        hf_metric_set(m, HF_M_STORE_UP, st, 0, shared_up(e));
+        hf_metric_set(m, HF_M_STORE_UP, st, 0, hf_status_shared_up(e));
         uint64_t errs = hf__store_errors(e->shared) + (e->fleet ? hf_fleet_errors(e->fleet) : 0);
         if (errs > a->shared_errors_seen)
             hf_metric_add(m, HF_M_STORE_ERRORS_TOTAL, st, 0, errs - a->shared_errors_seen);
@@ -262,21 +256,8 @@ static void health(struct hf_admin *a, struct evhttp_request *req)
             json_object_set_new(o, "refresh", refresh_health(r, wall));
         json_object_set_new(routes, r->cfg.name, o);
     }
-    const char *overall = a->engine->nroutes > 0 && down == a->engine->nroutes ? "down"
-                          : down + degraded > 0                                ? "degraded"
-                                                                               : "ok";
-    /* The tiers: a shared one may be away (requests go around it). */
     json_t *tiers = json_object();
-    json_object_set_new(tiers, "memory", json_string("up"));
-    if (a->engine->shared != NULL) {
-        bool up = shared_up(a->engine);
-        json_object_set_new(tiers, a->engine->shared_redis ? "redis" : "memcached",
-                            json_string(up ? "up" : "down"));
-        if (!up && strcmp(overall, "ok") == 0)
-            overall = "degraded";
-    }
-    if (a->engine->disk != NULL)
-        json_object_set_new(tiers, "sqlite", json_string("up"));
+    const char *overall = hf_status_overall(a->engine, down, degraded, tiers);
     json_t *o = json_object();
     json_object_set_new(o, "status", json_string(overall));
     json_object_set_new(o, "store", tiers);

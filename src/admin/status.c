@@ -318,10 +318,27 @@ fail:
     return NULL;
 }
 
-/* As /health: the shared tier answers (for Redis: the fleet's link too). */
-static bool shared_up(struct hf_engine *e)
+bool hf_status_shared_up(struct hf_engine *e)
 {
     return hf__store_up(e->shared) && (e->fleet == NULL || hf_fleet_up(e->fleet));
+}
+
+const char *hf_status_overall(struct hf_engine *e, size_t down, size_t degraded, json_t *tiers)
+{
+    const char *overall = e->nroutes > 0 && down == e->nroutes ? "down"
+                          : down + degraded > 0                ? "degraded"
+                                                               : "ok";
+    json_object_set_new(tiers, "memory", json_string("up"));
+    if (e->shared != NULL) {
+        bool up = hf_status_shared_up(e);
+        json_object_set_new(tiers, e->shared_redis ? "redis" : "memcached",
+                            json_string(up ? "up" : "down"));
+        if (!up && strcmp(overall, "ok") == 0)
+            overall = "degraded"; /* requests go around it */
+    }
+    if (e->disk != NULL)
+        json_object_set_new(tiers, "sqlite", json_string("up"));
+    return overall;
 }
 
 /* One sentence for a person, by state.  pause: why the API paused the
@@ -439,20 +456,7 @@ json_t *hf_status_collect(struct hf_engine *e, struct hf_status_history *h, int6
             degraded++;
         json_object_set_new(routes, r->cfg.name, o != NULL ? o : json_null());
     }
-    /* The overall status as /health computes it. */
-    const char *overall = e->nroutes > 0 && down == e->nroutes ? "down"
-                          : down + degraded > 0                ? "degraded"
-                                                               : "ok";
-    json_object_set_new(tiers, "memory", json_string("up"));
-    if (e->shared != NULL) {
-        bool up = shared_up(e);
-        json_object_set_new(tiers, e->shared_redis ? "redis" : "memcached",
-                            json_string(up ? "up" : "down"));
-        if (!up && strcmp(overall, "ok") == 0)
-            overall = "degraded";
-    }
-    if (e->disk != NULL)
-        json_object_set_new(tiers, "sqlite", json_string("up"));
+    const char *overall = hf_status_overall(e, down, degraded, tiers);
     json_object_set_new(doc, "status", json_string(overall));
     json_object_set_new(doc, "version", json_string(hf_version()));
     json_object_set_new(doc, "time", time_json(now_ms));

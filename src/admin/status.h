@@ -14,6 +14,7 @@
 #define HF_ADMIN_STATUS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,16 @@ struct hf_metrics;
     "form-action 'none'; frame-ancestors 'none'"
 
 struct hf_status_history; /* opaque */
+
+/* Whether e's shared tier answers (for Redis: the fleet's link too). */
+bool hf_status_shared_up(struct hf_engine *e);
+
+/*
+ * The overall status /health and /status both report: "down" when every
+ * route is down, "degraded" when any route is not ok or the shared tier is
+ * away, else "ok".  Fills tiers with each store tier, "up" or "down".
+ */
+const char *hf_status_overall(struct hf_engine *e, size_t down, size_t degraded, json_t *tiers);
 
 /* An empty history.  On HF_OK *out owns it (hf_status_history_destroy); HF_ENOMEM. */
 hf_err hf_status_history_create(struct hf_status_history **out);
