@@ -267,7 +267,23 @@ async function burst() {
   refreshUsage();
 }
 
+// A control row and a usage row per API.
+function buildRows() {
+  const modes = [['503', '503 errors'], ['timeout', 'hang'], ['429', 'rate limit'], ['ok', 'restore']];
+  for (const api of Object.keys(served)) {
+    document.getElementById('control-rows').append(el('div', { class: 'control', 'data-api': api },
+      el('span', { class: 'name' }, api),
+      ...modes.map(([mode, label]) => el('button',
+        { type: 'button', 'data-mode': mode, ...(mode === 'ok' ? { class: 'restore' } : {}) }, label)),
+      el('span', { class: 'fault', 'data-role': 'fault' }, 'ok')));
+    document.getElementById('usage-rows').append(el('tr', { 'data-api': api },
+      el('td', {}, api), el('td', { 'data-role': 'served' }, '0'),
+      el('td', { 'data-role': 'calls' }, '–')));
+  }
+}
+
 document.addEventListener('DOMContentLoaded', () => {
+  buildRows();
   for (const b of document.querySelectorAll('.control button'))
     b.addEventListener('click', () => setFault(b.closest('.control').dataset.api, b.dataset.mode));
   document.getElementById('burst').addEventListener('click', burst);
