@@ -34,6 +34,7 @@
 struct hf_admin {
     struct evhttp *http;
     struct evhttp_bound_socket *bound;
+    char address[300]; /* where it listens, port 0 resolved */
     struct hf_engine *engine;
     int64_t degraded_after_ms; /* 0: no alerts */
     struct event *tick;
@@ -506,6 +507,8 @@ hf_err hf_admin_start(struct event_base *base, struct hf_engine *engine, const c
         hf_admin_stop(&a);
         return HF_CONFIG;
     }
+    snprintf(a->address, sizeof a->address, "%s", addr);
+    hf__socket_address(fd, a->address, sizeof a->address);
     if ((a->http = hf__new_http(base, fd, handle, a, &a->bound)) == NULL) {
         close(fd);
         hf_admin_stop(&a);
@@ -513,6 +516,11 @@ hf_err hf_admin_start(struct event_base *base, struct hf_engine *engine, const c
     }
     *out = a;
     return HF_OK;
+}
+
+const char *hf_admin_address(const struct hf_admin *a)
+{
+    return a != NULL && a->address[0] != '\0' ? a->address : "none";
 }
 
 void hf_admin_set_scheduler(struct hf_admin *a, struct hf_scheduler *s)

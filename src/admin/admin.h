@@ -22,6 +22,8 @@ hf_err hf_admin_start(struct event_base *base, struct hf_engine *engine, const c
                       int64_t degraded_after_ms, struct hf_admin **out, char *errbuf,
                       size_t errlen);
 void hf_admin_stop(struct hf_admin **a);
+/* "HOST:PORT" it listens on (port 0 resolved), or "none". */
+const char *hf_admin_address(const struct hf_admin *a);
 /* Report on eng from now on (a reload); on the admin loop's thread. */
 void hf_admin_set_engine(struct hf_admin *a, struct hf_engine *eng);
 /* POST /refresh starts runs through s (NULL: refused with 503). */

@@ -150,28 +150,34 @@ int hf_cmd_sim(int argc, char **argv)
 }
 
 #define DEMO_USAGE                                                                                 \
-    "usage: holdfast demo [-c FILE]\n"                                                             \
+    "usage: holdfast demo [-c FILE] [--sim HOST:PORT]\n"                                           \
     "\n"                                                                                           \
-    "Runs the simulated APIs on 127.0.0.1:9090 and holdfast serve with the dashboard's\n"          \
-    "configuration (default examples/dashboard/holdfast.yaml): the dashboard is at\n"              \
-    "http://127.0.0.1:8080/, the status page at http://127.0.0.1:8081/status.\n"                   \
-    "Ctrl-C stops everything.\n"
+    "Runs the simulated APIs (default on 127.0.0.1:9090) and holdfast serve with the\n"            \
+    "dashboard's configuration (default examples/dashboard/holdfast.yaml): the dashboard\n"        \
+    "is at http://127.0.0.1:8080/, the status page at http://127.0.0.1:8081/status (the\n"         \
+    "configuration's listen and admin).  --sim must be where the configuration's\n"              \
+    "upstreams point.  Ctrl-C stops everything.\n"
 
 int hf_cmd_demo(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
+        {"sim", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config = "examples/dashboard/holdfast.yaml";
+    const char *sim_listen = "127.0.0.1:9090";
     int c;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":c:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":c:s:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'c':
             config = optarg;
+            break;
+        case 's':
+            sim_listen = optarg;
             break;
         case 'h':
             printf(DEMO_USAGE);
@@ -181,6 +187,10 @@ int hf_cmd_demo(int argc, char **argv)
             return HF_EXIT_USAGE;
         }
     }
+    if (optind != argc) {
+        fprintf(stderr, "holdfast demo: unexpected argument \"%s\"\n%s", argv[optind], DEMO_USAGE);
+        return HF_EXIT_USAGE;
+    }
     if (access(config, R_OK) != 0) {
         fprintf(stderr,
                 "holdfast demo: cannot read %s (run it from holdfast's source directory, "
@@ -188,12 +198,28 @@ int hf_cmd_demo(int argc, char **argv)
                 config);
         return HF_EXIT_USAGE;
     }
+    /* Read the configuration first: a broken one is named before anything
+     * starts, and the URLs printed are the ones it listens on. */
+    struct hf_config_file *file = NULL;
+    char err[512];
+    if (hf_config_load(config, &file, err, sizeof err) != HF_OK) {
+        fprintf(stderr, "%s\n", err);
+        return HF_EXIT_USAGE;
+    }
+    const struct hf_config *co = hf_config_file_config(file);
+    char dashboard[160], admin[160];
+    snprintf(dashboard, sizeof dashboard, "http://%s/", co->listen);
+    if (co->admin != NULL && co->admin[0] != '\0')
+        snprintf(admin, sizeof admin, "http://%s/status", co->admin);
+    else
+        snprintf(admin, sizeof admin, "(no admin listener in %s)", config);
+    hf_config_file_free(&file);
+
     /* The simulator's thread never takes the stop signals: serve does. */
     sigset_t set;
     block_stop_signals(&set);
-    struct hf_sim_options o = {.listen = "127.0.0.1:9090", .seed = 1, .quiet = true};
+    struct hf_sim_options o = {.listen = sim_listen, .seed = 1, .quiet = true};
     struct hf_sim *sim = NULL;
-    char err[512];
     hf_err e = hf_sim_start(&o, &sim, err, sizeof err);
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
     if (e != HF_OK) {
@@ -202,10 +228,10 @@ int hf_cmd_demo(int argc, char **argv)
     }
     fprintf(stderr,
             "holdfast demo: simulated APIs on http://%s/\n"
-            "holdfast demo: dashboard    http://127.0.0.1:8080/\n"
-            "holdfast demo: status page  http://127.0.0.1:8081/status\n"
+            "holdfast demo: dashboard    %s\n"
+            "holdfast demo: status page  %s\n"
             "holdfast demo: Ctrl-C to stop\n",
-            hf_sim_address(sim));
+            hf_sim_address(sim), dashboard, admin);
     char *serve_argv[] = {"serve", "-c", (char *)config, NULL};
     int rc = hf_cmd_serve(3, serve_argv);
     hf_sim_stop(&sim);

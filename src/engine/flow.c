@@ -373,6 +373,12 @@ static void waiter_budget_cb(evutil_socket_t fd, short what, void *arg)
                                .retry_after_s = -1,
                                .stale_reason = HF_STALE_LATENCY_BUDGET};
     snprintf(r.detail, sizeof r.detail, "no answer from the API within latency_budget");
+    struct hf_engine *e = w->loop->engine;
+    if (counted(e, w->route)) {
+        hf_metric_inc(e->metrics, HF_M_STALE_SERVED_TOTAL, w->route->index,
+                      stale_label(HF_STALE_LATENCY_BUDGET));
+        hf_route_note_stale(w->route->state, hf_clock_wall_ms(), w->stale->stored_at_ms);
+    }
     w->done(&r, w->arg);
     hf_entry_release(&r.entry);
 }

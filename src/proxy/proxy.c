@@ -738,6 +738,18 @@ void hf__worker_fini(struct worker *w)
     w->fd = -1;
 }
 
+void hf__socket_address(int fd, char *out, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    char host[INET6_ADDRSTRLEN + 2] = "", port[8] = "";
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
+        (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) &&
+        getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, port, sizeof port,
+                    NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+        snprintf(out, len, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
+}
+
 int hf__listen_all(const char *addr, int *fds, int n, char *actual, size_t alen, char *errbuf,
                    size_t errlen)
 {
@@ -753,13 +765,7 @@ int hf__listen_all(const char *addr, int *fds, int n, char *actual, size_t alen,
         return n;
     }
     /* Port 0: every worker binds the port the first one was given. */
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    char host[INET6_ADDRSTRLEN + 2] = "", port[8] = "";
-    if (getsockname(first, (struct sockaddr *)&ss, &sl) == 0 &&
-        getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, port, sizeof port,
-                    NI_NUMERICHOST | NI_NUMERICSERV) == 0)
-        snprintf(actual, alen, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
+    hf__socket_address(first, actual, alen);
     for (int i = 1; i < n; i++)
         if ((fds[i] = hf__listen_socket(actual, true, errbuf, errlen)) < 0)
             return i;

@@ -341,7 +341,7 @@ int hf_proxy_main(const char *config_path)
     if (!ev_term || !ev_int || !ev_hup || evsignal_add(ev_term, NULL) ||
         evsignal_add(ev_int, NULL) || evsignal_add(ev_hup, NULL))
         goto out;
-    HF_LOG(HF_LOG_INFO, "start", HF_LS("listen", listen_addr), HF_LS("admin", admin_addr),
+    HF_LOG(HF_LOG_INFO, "start", HF_LS("listen", listen_addr), HF_LS("admin", hf_admin_address(s.admin)),
            HF_LI("workers", n), HF_LI("routes", (int64_t)cfg->nroutes),
            HF_LS("version", HF_VERSION_STRING));
     event_base_dispatch(s.base);

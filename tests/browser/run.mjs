@@ -3,12 +3,12 @@
 // configuration (on free ports, news refreshed every 2 s so a failing
 // refresh shows within seconds).  Screenshots go to $HF_ARTIFACTS (default
 // build/browser-artifacts).  Usage: node run.mjs path/to/holdfast
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { start as startProc, stopAll, check } from './lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..', '..');
@@ -16,42 +16,13 @@ const holdfast = resolve(process.argv[2] || join(root, 'build', 'holdfast'));
 const artifacts = resolve(process.env.HF_ARTIFACTS || join(root, 'build', 'browser-artifacts'));
 mkdirSync(artifacts, { recursive: true });
 const dir = mkdtempSync(join(tmpdir(), 'hf-browser-'));
-const procs = [];
 let browser = null;
-
-function start(args, prefix) {
-  const p = spawn(holdfast, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  procs.push(p);
-  let out = '';
-  const waiters = [];
-  const feed = (d) => {
-    out += d;
-    for (const w of waiters.slice()) {
-      const m = out.match(w.re);
-      if (m) { waiters.splice(waiters.indexOf(w), 1); w.resolve(m); }
-    }
-  };
-  p.stdout.on('data', feed);
-  p.stderr.on('data', feed);
-  p.wait = (re, ms = 10000) => new Promise((res, rej) => {
-    const m = out.match(re);
-    if (m) return res(m);
-    const w = { re, resolve: res };
-    waiters.push(w);
-    setTimeout(() => rej(new Error(`${prefix}: no ${re} within ${ms} ms; output:\n${out}`)), ms);
-  });
-  return p;
-}
+const start = (args, prefix) => startProc(holdfast, args, prefix);
 
 async function cleanup() {
   if (browser) await browser.close().catch(() => {});
-  for (const p of procs) p.kill('SIGTERM');
+  stopAll();
   rmSync(dir, { recursive: true, force: true });
-}
-
-function check(cond, what) {
-  if (!cond) throw new Error(`failed: ${what}`);
-  console.log(`ok - ${what}`);
 }
 
 async function panelState(page, api) {
@@ -107,6 +78,27 @@ async function main() {
   check(await panelState(page, 'quotes') === 'fresh' && await panelState(page, 'fx') === 'fresh',
     'quotes and fx stay normal while news fails');
   await page.screenshot({ path: join(artifacts, 'dashboard-news-stale.png'), fullPage: true });
+
+  // the status page on the admin listener says which route is in trouble
+  const status = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+  const routeState = (r) => status.getAttribute(`section.route[data-route="${r}"]`, 'data-state');
+  const until = Date.now() + 20000;
+  for (;;) {
+    await status.goto(`http://${m[2]}/status`);
+    // degraded while its retries fail, down once its breaker opens
+    if (['degraded', 'down'].includes(await routeState('news'))) break;
+    if (Date.now() > until) throw new Error(`news is ${await routeState('news')} on /status`);
+    await status.waitForTimeout(250);
+  }
+  check(true, `/status shows the news route in trouble (${await routeState('news')})`);
+  check(await routeState('quotes') === 'ok' && await routeState('fx') === 'ok',
+    '/status shows quotes and fx ok');
+  check(await status.getAttribute('#overall', 'data-state') === 'degraded',
+    '/status says holdfast as a whole is degraded');
+  check(await status.locator('section.route[data-route="news"] figure[data-chart] svg').count() > 0,
+    '/status draws the news route\'s charts');
+  await status.screenshot({ path: join(artifacts, 'status-news-degraded.png'), fullPage: true });
+  await status.close();
 
   // restore: the next refresh succeeds and the banner goes
   await page.click('.control[data-api="news"] button[data-mode="ok"]');
