@@ -6,7 +6,7 @@ set -eu
 
 PKGS="gcc libc6-dev make cmake pkg-config ca-certificates
 libcurl4-openssl-dev libevent-dev libsqlite3-dev libfyaml-dev libjansson-dev
-libcmocka-dev libhiredis-dev libmemcached-dev
+libcmocka-dev libhiredis-dev libmemcached-dev libhttp-parser-dev
 redis-server memcached
 varnish curl sqlite3 clang libclang-rt-dev
 chromium"

@@ -40,6 +40,7 @@
 #define WAITER_MAGIC 0x77616974u /* "wait" */
 #define FLOW_MAX_HEADERS 128     /* caller's headers; more are refused */
 #define FLOW_EXTRA_HEADERS 2     /* validators */
+#define PAUSE_SLACK_MS 250       /* a retry waits out this much of a pause */
 
 struct hf_flow {
     unsigned magic;
@@ -1052,6 +1053,15 @@ static void attempt(struct hf_flow *f)
     hf_err why;
     enum hf_stale_reason reason;
     if (!gate_open(f, &why, &reason)) {
+        /* A retry timed to the API's Retry-After meets the pause that same
+         * answer set, ending a hair later by the wall clock: it waits the
+         * rest rather than give up (only a retry, and only a short rest). */
+        int64_t until = 0, wall = hf_clock_wall_ms();
+        if (f->attempts > 0 && why == HF_RATE_LIMITED &&
+            hf_pause_active(&st->pause, wall, &until, NULL) && until - wall <= PAUSE_SLACK_MS) {
+            blocked(f, why, reason, until - wall + 1);
+            return;
+        }
         blocked(f, why, reason, 0);
         return;
     }

@@ -1,14 +1,16 @@
 /*
  * The proxy front end: evhttp requests in, engine flows, responses out.
  *
- * Each worker thread owns a loop, an evhttp bound to its own SO_REUSEPORT
- * socket (the kernel spreads connections), and a curl multi handle.  A
+ * Each worker thread owns a loop, an HTTP/1.1 server (h1.h) on its own
+ * SO_REUSEPORT socket (the kernel spreads connections), and a curl multi
+ * handle.  A
  * request is matched to a route (longest prefix), checked (no absolute-form,
  * no CONNECT, no escaping the prefix: holdfast is never an open proxy),
  * turned into a flow, and answered from the flow's result with Age,
  * Cache-Status (RFC 9211) and X-Request-Id; when nothing can be served the
  * answer is an RFC 9457 problem document.  Bodies of cached answers are sent
- * by reference (the entry stays alive until evhttp has written it).
+ * by reference (the entry stays alive until they are written).  The admin
+ * listener uses evhttp (hf__new_http): it is not on the hot path.
  */
 #include "proxy/proxy.h"
 
@@ -43,20 +45,21 @@
 #include "http/headers.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
+#include "proxy/h1.h"
 #include "proxy/proxy_impl.h"
 #include "proxy/static.h"
 #include "upstream/upstream.h"
 
 #define PREQ_MAGIC 0x70726571u /* "preq" */
 #define MAX_REQ_HEADERS 100
-#define MAX_HEADER_BYTES (64 * 1024)
-#define MAX_REQUEST_BODY (8 * 1024 * 1024)
-#define CLIENT_TIMEOUT_S 60
+#define MAX_HEADER_BYTES HF_H1_MAX_HEADER_BYTES
+#define MAX_REQUEST_BODY HF_H1_MAX_BODY_BYTES
+#define CLIENT_TIMEOUT_S HF_H1_IDLE_TIMEOUT_S
 
 /* One client request in progress. */
 struct preq {
     unsigned magic;
-    struct evhttp_request *req;
+    struct hf_h1_req *req;
     struct worker *w;
     struct hf_engine *engine; /* the generation the request started on */
     const struct hf_route *route;
@@ -68,29 +71,15 @@ struct preq {
     char path[256]; /* for the log line: the path without its query */
 };
 
-static const char *method_name(enum evhttp_cmd_type t)
+/* The methods holdfast passes on; others are refused (501). */
+static bool known_method(const char *m)
 {
-    switch (t) {
-    case EVHTTP_REQ_GET:
-        return "GET";
-    case EVHTTP_REQ_POST:
-        return "POST";
-    case EVHTTP_REQ_HEAD:
-        return "HEAD";
-    case EVHTTP_REQ_PUT:
-        return "PUT";
-    case EVHTTP_REQ_DELETE:
-        return "DELETE";
-    case EVHTTP_REQ_OPTIONS:
-        return "OPTIONS";
-    case EVHTTP_REQ_TRACE:
-        return "TRACE";
-    case EVHTTP_REQ_CONNECT:
-        return "CONNECT";
-    case EVHTTP_REQ_PATCH:
-        return "PATCH";
-    }
-    return NULL;
+    static const char *const known[] = {"GET",    "HEAD",    "POST",  "PUT",     "DELETE",
+                                        "PATCH",  "OPTIONS", "TRACE", "CONNECT"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(m, known[i]) == 0)
+            return true;
+    return false;
 }
 
 const char *hf__reason_phrase(int status)
@@ -199,12 +188,20 @@ static bool valid_request_id(const char *s)
     return n > 0;
 }
 
-static void entry_unref_cb(const void *data, size_t len, void *arg)
+static void entry_unref_cb(void *arg)
 {
-    (void)data;
-    (void)len;
     struct hf_entry *e = arg;
     hf_entry_release(&e);
+}
+
+/* 32 hex digits of randomness: a request id when the client sent none. */
+static void new_request_id(char out[33])
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t v[2] = {hf_random64(), hf_random64()};
+    for (int i = 0; i < 32; i++)
+        out[i] = hex[(v[i / 16] >> (60 - 4 * (i % 16))) & 0xf];
+    out[32] = '\0';
 }
 
 /* --- answering ------------------------------------------------------------- */
@@ -245,8 +242,7 @@ static void send_problem(struct preq *p, int status, const char *type, const cha
                          const char *detail, int64_t retry_after_s, const struct hf_flow_result *r,
                          const char *cache_status)
 {
-    struct evhttp_request *req = p->req;
-    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    struct hf_h1_req *req = p->req;
     json_t *o = json_object();
     char type_uri[96];
     snprintf(type_uri, sizeof type_uri, "urn:holdfast:problem:%s", type);
@@ -259,25 +255,28 @@ static void send_problem(struct preq *p, int status, const char *type, const cha
     json_object_set_new(o, "request_id", json_string(p->request_id));
     char *body = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
-    evhttp_add_header(out, "Content-Type", "application/problem+json");
-    evhttp_add_header(out, "Cache-Control", "no-store");
-    evhttp_add_header(out, "X-Request-Id", p->request_id);
+    size_t len = 0;
+    if (body != NULL) {
+        len = strlen(body);
+        char *nl = realloc(body, len + 2);
+        if (nl != NULL) {
+            body = nl;
+            body[len++] = '\n';
+            body[len] = '\0';
+        }
+    }
+    hf_h1_adds(req, "Content-Type", "application/problem+json");
+    hf_h1_adds(req, "Cache-Control", "no-store");
+    hf_h1_adds(req, "X-Request-Id", p->request_id);
     if (cache_status != NULL)
-        evhttp_add_header(out, "Cache-Status", cache_status);
+        hf_h1_adds(req, "Cache-Status", cache_status);
     if (retry_after_s >= 0) {
         char ra[24];
         snprintf(ra, sizeof ra, "%lld", (long long)retry_after_s);
-        evhttp_add_header(out, "Retry-After", ra);
+        hf_h1_adds(req, "Retry-After", ra);
     }
-    struct evbuffer *b = evbuffer_new();
-    if (b != NULL && body != NULL) {
-        evbuffer_add(b, body, strlen(body));
-        evbuffer_add(b, "\n", 1);
-    }
-    free(body);
-    evhttp_send_reply(req, status, hf__reason_phrase(status), b);
-    if (b != NULL)
-        evbuffer_free(b);
+    hf_h1_respond(req, status, hf__reason_phrase(status), body != NULL ? body : "", len, free,
+                  body);
     log_request(p, status, HF_CACHE_ERROR, r);
     preq_free(p);
 }
@@ -326,72 +325,32 @@ static void on_flow_done(struct hf_flow_result *r, void *arg)
         return;
     }
     struct hf_entry *e = r->entry;
-    struct evkeyvalq *out = evhttp_request_get_output_headers(p->req);
+    struct hf_h1_req *req = p->req;
     size_t pos = 0;
     const char *n, *v;
     size_t nl, vl;
-    /* The stored block is bounded (HF_UP_MAX_HEADER_BYTES), so one buffer
-     * of that size holds any name and value; most fit the stack one. */
-    char small[8192], *line = small;
-    size_t cap = sizeof small;
     while (hf_headers_next(e->headers ? e->headers : "", e->headers_len, &pos, &n, &nl, &v, &vl)) {
         if (hf_header_hop_by_hop(n, nl) ||
             (nl == 14 && strncasecmp(n, "Content-Length", 14) == 0) ||
             (nl == 3 && strncasecmp(n, "Age", 3) == 0) ||
             (nl == 12 && strncasecmp(n, "X-Request-Id", 12) == 0))
             continue;
-        if (nl + vl + 2 > cap) {
-            char *big = line == small ? malloc(nl + vl + 2) : realloc(line, nl + vl + 2);
-            if (big == NULL)
-                continue; /* out of memory: this one field is lost, not the answer */
-            line = big;
-            cap = nl + vl + 2;
-        }
-        memcpy(line, n, nl);
-        line[nl] = '\0';
-        memcpy(line + nl + 1, v, vl);
-        line[nl + 1 + vl] = '\0';
-        evhttp_add_header(out, line, line + nl + 1);
+        hf_h1_add(req, n, nl, v, vl);
     }
-    if (line != small)
-        free(line);
     char age[24];
     snprintf(age, sizeof age, "%lld", (long long)(r->age_s > 0 ? r->age_s : 0));
-    evhttp_add_header(out, "Age", age);
-    evhttp_add_header(out, "Cache-Status", cs);
-    evhttp_add_header(out, "X-Request-Id", p->request_id);
-    if (p->head && e->body_len > 0) {
-        /* HEAD from a GET copy: the length of the body a GET would get */
-        char cl[24];
-        snprintf(cl, sizeof cl, "%zu", e->body_len);
-        evhttp_add_header(out, "Content-Length", cl);
-    }
-
-    struct evbuffer *b = evbuffer_new();
-    if (b == NULL) {
-        evhttp_send_error(p->req, 500, NULL);
-        preq_free(p);
-        return;
-    }
-    if (!p->head && e->body_len > 0) {
-        /* zero copy: the buffer holds a reference on the entry until sent */
-        if (evbuffer_add_reference(b, e->body, e->body_len, entry_unref_cb, e) == 0)
-            hf_entry_ref(e);
-    }
-    evhttp_send_reply(p->req, e->status, hf__reason_phrase(e->status), b);
-    evbuffer_free(b);
-    log_request(p, e->status, cache_label(r), r);
+    hf_h1_adds(req, "Age", age);
+    hf_h1_adds(req, "Cache-Status", cs);
+    hf_h1_adds(req, "X-Request-Id", p->request_id);
+    int status = e->status;
+    log_request(p, status, cache_label(r), r);
     preq_free(p);
+    /* zero copy: the entry stays alive until its body is written */
+    hf_h1_respond(req, status, hf__reason_phrase(status), e->body, e->body_len, entry_unref_cb,
+                  hf_entry_ref(e));
 }
 
 /* --- static files ----------------------------------------------------------- */
-
-static void static_unref_cb(const void *data, size_t len, void *arg)
-{
-    (void)data;
-    (void)len;
-    (void)arg; /* the table outlives every worker */
-}
 
 /* A GET or HEAD no route claims, for a `static:` file: true when answered. */
 static bool serve_static(struct preq *p, const char *uri)
@@ -399,31 +358,25 @@ static bool serve_static(struct preq *p, const char *uri)
     const struct hf__static_file *f = hf__static_find(p->w->statics, uri, strcspn(uri, "?#"));
     if (f == NULL)
         return false;
-    struct evhttp_request *req = p->req;
-    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-    evhttp_add_header(out, "Content-Type", f->type);
-    evhttp_add_header(out, "ETag", f->etag);
-    evhttp_add_header(out, "Last-Modified", f->last_modified);
-    evhttp_add_header(out, "Cache-Control", "no-cache"); /* revalidated: a restart may change it */
-    evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
-    evhttp_add_header(out, "X-Request-Id", p->request_id);
-    const char *inm = evhttp_find_header(evhttp_request_get_input_headers(req), "If-None-Match");
+    struct hf_h1_req *req = p->req;
+    hf_h1_adds(req, "Content-Type", f->type);
+    hf_h1_adds(req, "ETag", f->etag);
+    hf_h1_adds(req, "Last-Modified", f->last_modified);
+    hf_h1_adds(req, "Cache-Control", "no-cache"); /* revalidated: a restart may change it */
+    hf_h1_adds(req, "X-Content-Type-Options", "nosniff");
+    hf_h1_adds(req, "X-Request-Id", p->request_id);
+    const char *inm = hf_h1_find(req, "If-None-Match");
     int status = 200;
-    if (inm != NULL && (strcmp(inm, f->etag) == 0 || strcmp(inm, "*") == 0)) {
-        status = 304;
-        evhttp_send_reply(req, 304, "Not Modified", NULL);
-    } else {
-        struct evbuffer *b = evbuffer_new(); /* evhttp leaves the body out for HEAD */
-        if (b != NULL)
-            evbuffer_add_reference(b, f->body, f->len, static_unref_cb, NULL);
-        evhttp_send_reply(req, 200, "OK", b);
-        if (b != NULL)
-            evbuffer_free(b);
-    }
     if (hf_log_enabled(HF_LOG_DEBUG))
         HF_LOG(HF_LOG_DEBUG, "static", HF_LS("request_id", p->request_id), HF_LS("path", p->path),
-               HF_LI("status", status));
+               HF_LI("status",
+                     inm != NULL && (strcmp(inm, f->etag) == 0 || strcmp(inm, "*") == 0) ? 304
+                                                                                        : 200));
+    if (inm != NULL && (strcmp(inm, f->etag) == 0 || strcmp(inm, "*") == 0))
+        status = 304;
     preq_free(p);
+    /* the table outlives every worker: no release */
+    hf_h1_respond(req, status, status == 304 ? "Not Modified" : "OK", f->body, f->len, NULL, NULL);
     return true;
 }
 
@@ -435,39 +388,47 @@ static void reject(struct preq *p, int status, const char *type, const char *tit
     send_problem(p, status, type, title, detail, -1, NULL, NULL);
 }
 
-static void handle(struct evhttp_request *req, void *arg)
+static void handle(struct hf_h1_req *req, void *arg)
 {
     struct worker *w = arg;
-    struct preq *p = calloc(1, sizeof *p);
+    struct preq *p = malloc(sizeof *p);
     if (p == NULL) {
-        evhttp_send_error(req, 503, "Out of memory");
+        hf_h1_respond(req, 503, "Service Unavailable", "", 0, NULL, NULL);
         return;
     }
     p->magic = PREQ_MAGIC;
     p->req = req;
     p->w = w;
     p->engine = w->fl.engine;
+    p->route = NULL;
     atomic_fetch_add(&w->active, 1);
     p->started_us = hf_clock_mono_us();
-    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-    const char *rid = evhttp_find_header(in, "X-Request-Id");
+    const char *rid = hf_h1_find(req, "X-Request-Id");
     if (rid != NULL && valid_request_id(rid))
         snprintf(p->request_id, sizeof p->request_id, "%s", rid);
     else
-        snprintf(p->request_id, sizeof p->request_id, "%016llx%016llx",
-                 (unsigned long long)hf_random64(), (unsigned long long)hf_random64());
+        new_request_id(p->request_id);
 
-    const char *method = method_name(evhttp_request_get_command(req));
-    snprintf(p->method, sizeof p->method, "%s", method ? method : "?");
-    const char *uri = evhttp_request_get_uri(req);
+    const char *method = req->method;
+    snprintf(p->method, sizeof p->method, "%s", method);
+    const char *uri = req->uri;
     size_t plen = strcspn(uri, "?");
-    snprintf(p->path, sizeof p->path, "%.*s", (int)(plen < 255 ? plen : 255), uri);
-    if (method == NULL || strcmp(method, "CONNECT") == 0) {
+    if (plen > sizeof p->path - 1)
+        plen = sizeof p->path - 1;
+    memcpy(p->path, uri, plen);
+    p->path[plen] = '\0';
+    p->head = req->head;
+    p->unsafe = strcmp(method, "GET") != 0 && !p->head;
+    if (strcmp(method, "CONNECT") == 0) {
         reject(p, 400, "bad-request", "Bad request",
                "holdfast is a reverse proxy: CONNECT is not supported");
         return;
     }
-    p->unsafe = strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0;
+    if (!known_method(method)) {
+        reject(p, 501, "method-not-supported", "Method not supported",
+               "holdfast passes on GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS and TRACE");
+        return;
+    }
     char why[128];
     if (!hf__target_ok(method, uri, why, sizeof why)) {
         reject(p, 400, "bad-request", "Bad request", why);
@@ -482,8 +443,8 @@ static void handle(struct evhttp_request *req, void *arg)
         reject(p, 404, "no-route", "No route", "no configured route matches this path");
         return;
     }
-    if (evhttp_find_header(in, "Content-Length") != NULL &&
-        evhttp_find_header(in, "Transfer-Encoding") != NULL) {
+    if (hf_h1_find(req, "Content-Length") != NULL &&
+        hf_h1_find(req, "Transfer-Encoding") != NULL) {
         reject(p, 400, "bad-request", "Bad request",
                "a request may not carry both Content-Length and Transfer-Encoding");
         return;
@@ -493,39 +454,38 @@ static void handle(struct evhttp_request *req, void *arg)
      * connection sets itself. */
     struct hf_header hdrs[MAX_REQ_HEADERS + 1];
     size_t nh = 0;
-    const char *conn = evhttp_find_header(in, "Connection");
+    const char *conn = hf_h1_find(req, "Connection");
     bool authorized = false;
-    for (struct evkeyval *kv = in->tqh_first; kv != NULL; kv = kv->next.tqe_next) {
-        if (hf_header_hop_by_hop(kv->key, strlen(kv->key)) || named_in_connection(conn, kv->key) ||
-            strcasecmp(kv->key, "Host") == 0 || strcasecmp(kv->key, "Content-Length") == 0 ||
-            strcasecmp(kv->key, "X-Request-Id") == 0 || strcasecmp(kv->key, "Expect") == 0)
+    for (size_t i = 0; i < req->nfields; i++) {
+        const char *k = req->fields[i].name;
+        if (hf_header_hop_by_hop(k, strlen(k)) || named_in_connection(conn, k) ||
+            strcasecmp(k, "Host") == 0 || strcasecmp(k, "Content-Length") == 0 ||
+            strcasecmp(k, "X-Request-Id") == 0 || strcasecmp(k, "Expect") == 0)
             continue;
-        if (strcasecmp(kv->key, "Authorization") == 0)
+        if (strcasecmp(k, "Authorization") == 0)
             authorized = true;
         if (nh >= MAX_REQ_HEADERS) {
             reject(p, 431, "too-many-headers", "Request header fields too large",
                    "too many request header fields");
             return;
         }
-        hdrs[nh++] = (struct hf_header){kv->key, kv->value};
+        hdrs[nh++] = (struct hf_header){k, req->fields[i].value};
     }
     hdrs[nh++] = (struct hf_header){"X-Request-Id", p->request_id};
 
-    struct evbuffer *body = evhttp_request_get_input_buffer(req);
-    size_t blen = evbuffer_get_length(body);
-    const void *bdata = blen ? evbuffer_pullup(body, -1) : NULL;
-    p->head = strcmp(method, "HEAD") == 0;
-
     /* the path under the route, as the engine keys it: "/a?x", "/", "/?x" */
     char target[HF_CACHE_KEY_MAX];
-    if ((size_t)snprintf(target, sizeof target, "/%s", rest) >= sizeof target) {
+    size_t rl = strlen(rest);
+    if (rl + 2 > sizeof target) {
         reject(p, 414, "uri-too-long", "URI too long", "request target too long");
         return;
     }
+    target[0] = '/';
+    memcpy(target + 1, rest, rl + 1);
     /* A background route never forwards a user's request (DESIGN.md):
      * what it serves is what its schedule fetched. */
     if (p->route->background && strcmp(method, "GET") != 0 && !p->head) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+        hf_h1_adds(req, "Allow", "GET, HEAD");
         reject(p, 405, "method-not-allowed", "Method not allowed",
                "this route is refreshed in the background: it serves GET and HEAD from the "
                "cache only");
@@ -537,8 +497,8 @@ static void handle(struct evhttp_request *req, void *arg)
         .target = target,
         .headers = hdrs,
         .nheaders = nh,
-        .body = bdata,
-        .body_len = blen,
+        .body = req->body_len > 0 ? req->body : NULL,
+        .body_len = req->body_len,
         .request_id = p->request_id,
         .bypass = authorized && !p->route->cfg.cache_authorized,
     };
@@ -655,7 +615,7 @@ hf_err hf__worker_start(struct worker *w, struct hf_engine *eng, int fd, char *e
     w->fl.base = w->base;
     w->fl.engine = eng;
     w->fl.persistent = true;
-    if ((w->http = hf__new_http(w->base, w->fd, handle, w, &w->bound)) == NULL) {
+    if (hf_h1_server_start(w->base, w->fd, handle, w, &w->h1) != HF_OK) {
         snprintf(errbuf, errlen, "cannot start an HTTP listener");
         return HF_ENOMEM;
     }
@@ -674,9 +634,9 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct worker *w = arg;
-    if (w->bound != NULL) {
-        evhttp_del_accept_socket(w->http, w->bound); /* no new connections */
-        w->bound = NULL;
+    if (!w->draining) {
+        hf_h1_server_drain(w->h1); /* no new connections; idle ones closed */
+        w->draining = true;
     }
     int64_t now = hf_clock_mono_ms();
     if (atomic_load(&w->active) > 0 && now >= w->drain_deadline_ms)
@@ -686,10 +646,7 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
         /* Clients are answered (or out of time): what is left are fetches
          * nobody waits for, and those that overran; answer and drop them. */
         hf_flow_loop_abort(&w->fl);
-        if (atomic_load(&w->active) == 0) {
-            evhttp_free(w->http); /* only now: it frees the requests it holds */
-            w->http = NULL;
-        }
+        hf_h1_server_free(&w->h1); /* requests still out free their connection */
         event_base_loopexit(w->base, NULL);
         return;
     }
@@ -727,8 +684,6 @@ void hf__worker_fini(struct worker *w)
 {
     if (w->running)
         hf__worker_stop(w, 0);
-    /* An abandoned request's evhttp state is left to process exit: freeing
-     * it would pull the request out from under its flow. */
     hf_upstream_destroy(&w->fl.upstream);
     if (w->base != NULL)
         event_base_free(w->base);

@@ -19,6 +19,7 @@ struct evhttp;
 struct evhttp_request;
 struct evhttp_bound_socket;
 struct hf__static;
+struct hf_h1_server;
 
 struct worker {
     int id;
@@ -26,8 +27,8 @@ struct worker {
     bool running;
     int fd;
     struct event_base *base;
-    struct evhttp *http;
-    struct evhttp_bound_socket *bound;
+    struct hf_h1_server *h1;
+    bool draining;
     struct hf_flow_loop fl;
     const struct hf__static *statics;      /* `static:` files (read-only), or NULL */
     _Atomic int active;                    /* requests in progress */
