@@ -61,6 +61,8 @@ struct hf_store {
 #define HF_STORE_MEMORY_DEFAULT_BYTES ((size_t)64 << 20)
 
 /* Open a memory store (store_memory.c).  opts may be NULL. */
+/* What an entry held by the memory store costs, for its byte bound. */
+size_t hf__memory_entry_cost(const struct hf_entry *e);
 hf_err hf__store_memory_open(const struct hf_store_options *opts, struct hf_store **out,
                              char *errbuf, size_t errlen);
 

@@ -1,6 +1,7 @@
 /*
  * The memory store: a chained hash table plus a doubly linked LRU list,
- * bounded in bytes (hf_entry_size of every entry held).  One mutex guards
+ * bounded in bytes: what each entry held really costs (hf_entry_size, its
+ * node, and the allocator's header on both), so the bound is on memory.  One mutex guards
  * both; critical sections do no allocation except the rare table growth,
  * and entries dropped under the lock are released after it.  A cache hit
  * (hash, compare, ref, move to the LRU head) allocates nothing.
@@ -33,7 +34,7 @@ struct mnode {
     struct mnode *prev, *next; /* LRU list: head is the most recently used */
     struct hf_entry *e;        /* one reference, owned by the store */
     uint64_t hash;
-    size_t size; /* hf_entry_size(e), computed once */
+    size_t size; /* hf__memory_entry_cost(e), computed once */
 };
 
 /* A kv pair in one allocation: key, NUL, value, NUL. */
@@ -225,9 +226,17 @@ static hf_err mem_del_prefix(struct hf_store *s, const char *prefix, uint64_t *r
     return HF_OK;
 }
 
+/* glibc's per-allocation header (malloc_usable_size adds at most this) */
+#define ALLOC_OVERHEAD 16
+
+size_t hf__memory_entry_cost(const struct hf_entry *e)
+{
+    return hf_entry_size(e) + sizeof(struct mnode) + 2 * ALLOC_OVERHEAD;
+}
+
 static hf_err insert(struct mem_store *m, struct hf_entry *e, int only_if_newer)
 {
-    size_t size = hf_entry_size(e);
+    size_t size = hf__memory_entry_cost(e);
     if (size > m->max_bytes) {
         if (!only_if_newer)
             mem_del(&m->base, e->key);

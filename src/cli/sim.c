@@ -155,7 +155,7 @@ int hf_cmd_sim(int argc, char **argv)
     "Runs the simulated APIs (default on 127.0.0.1:9090) and holdfast serve with the\n"            \
     "dashboard's configuration (default examples/dashboard/holdfast.yaml): the dashboard\n"        \
     "is at http://127.0.0.1:8080/, the status page at http://127.0.0.1:8081/status (the\n"         \
-    "configuration's listen and admin).  --sim must be where the configuration's\n"              \
+    "configuration's listen and admin).  --sim must be where the configuration's\n"                \
     "upstreams point.  Ctrl-C stops everything.\n"
 
 int hf_cmd_demo(int argc, char **argv)

@@ -86,7 +86,7 @@ const struct hf__key hf__keys[] = {
              "memory only."},
     {.path = "store.memory", .type = HF_KT_SIZE, .def = "64MB", .min = MB, .max = TB,
      CFG(memory_bytes),
-     .help = "Bound on the memory tier; the least recently used answers leave first."},
+     .help = "Bound on the memory tier, counting what each copy costs (body, headers, bookkeeping); the least recently used answers leave first."},
     {.path = "store.max_size", .type = HF_KT_SIZE, .def = "1GB", .min = 0, .max = 1024 * TB,
      CFG(max_size_bytes),
      .help = "Bound on the SQLite file's contents; the oldest answers are evicted first. "

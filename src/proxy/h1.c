@@ -50,14 +50,14 @@ struct h1_conn {
     struct h1_conn *prev, *next;
     int fd;
     enum conn_state state;
-    bool eof;       /* the client closed its side: answer, then close */
-    bool closing;   /* close once the current answer is written */
-    bool failed;    /* the request was refused by the parser: close after the answer */
-    bool in_parse;  /* inside process(): answers do not re-enter it */
-    bool started;   /* a request's first bytes are parsed */
-    bool zombie;    /* closed: freed when the last caller on the stack leaves */
-    int depth;      /* callers on the stack (entry points) */
-    bool read_off;  /* the read event is removed (input full, or end of file) */
+    bool eof;      /* the client closed its side: answer, then close */
+    bool closing;  /* close once the current answer is written */
+    bool failed;   /* the request was refused by the parser: close after the answer */
+    bool in_parse; /* inside process(): answers do not re-enter it */
+    bool started;  /* a request's first bytes are parsed */
+    bool zombie;   /* closed: freed when the last caller on the stack leaves */
+    int depth;     /* callers on the stack (entry points) */
+    bool read_off; /* the read event is removed (input full, or end of file) */
     struct event *rev, *wev;
     http_parser parser;
     size_t header_bytes; /* of the request being parsed */
@@ -216,8 +216,8 @@ static int on_headers_complete(http_parser *p)
         c->body_too_large = true;
         return -1;
     }
-    bool body = (p->flags & F_CHUNKED) != 0 ||
-                (p->content_length != ULLONG_MAX && p->content_length > 0);
+    bool body =
+        (p->flags & F_CHUNKED) != 0 || (p->content_length != ULLONG_MAX && p->content_length > 0);
     if (body && p->http_major == 1 && p->http_minor >= 1)
         maybe_continue(c);
     return 0;
@@ -295,8 +295,8 @@ static bool flush(struct h1_conn *c, bool *broken)
         if (c->out_sent < c->out.len)
             iov[n++] = (struct iovec){c->out.ptr + c->out_sent, c->out.len - c->out_sent};
         if (c->wbody_sent < c->wbody_len)
-            iov[n++] = (struct iovec){(void *)(c->wbody + c->wbody_sent),
-                                      c->wbody_len - c->wbody_sent};
+            iov[n++] =
+                (struct iovec){(void *)(c->wbody + c->wbody_sent), c->wbody_len - c->wbody_sent};
         if (n == 0)
             return true;
         struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n};
@@ -397,8 +397,7 @@ static void respond(struct h1_conn *c, int status, const char *reason, const voi
     struct hf_buf *o = &c->out;
     char num[24];
     hf_buf_reset(o);
-    hf_buf_add(o, c->req.http_major == 1 && c->req.http_minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ",
-               9);
+    hf_buf_add(o, c->req.http_major == 1 && c->req.http_minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ", 9);
     hf_buf_add(o, num, utoa(status > 0 && status < 1000 ? (uint64_t)status : 500, num));
     hf_buf_add(o, " ", 1);
     hf_buf_adds(o, reason != NULL ? reason : "Status");
@@ -463,8 +462,8 @@ static void refuse(struct h1_conn *c, int status, const char *reason, const char
 {
     c->state = C_HANDLING;
     c->failed = true;
-    c->req = (struct hf_h1_req){.method = "", .uri = "", .body = "", .conn_ = c,
-                                .http_major = 1, .http_minor = 1};
+    c->req = (struct hf_h1_req){
+        .method = "", .uri = "", .body = "", .conn_ = c, .http_major = 1, .http_minor = 1};
     char body[400];
     int n = snprintf(body, sizeof body,
                      "{\"type\":\"urn:holdfast:problem:bad-request\",\"title\":\"%s\","
@@ -475,8 +474,8 @@ static void refuse(struct h1_conn *c, int status, const char *reason, const char
     c->has_date = false;
     hdr_add(c, "Content-Type", 12, "application/problem+json", 24);
     hdr_add(c, "Cache-Control", 13, "no-store", 8);
-    hf_h1_respond(&c->req, status, reason, copy != NULL ? copy : "",
-                  copy != NULL ? (size_t)n : 0, free, copy);
+    hf_h1_respond(&c->req, status, reason, copy != NULL ? copy : "", copy != NULL ? (size_t)n : 0,
+                  free, copy);
 }
 
 /* The parsed request to the handler. */

@@ -74,8 +74,8 @@ struct preq {
 /* The methods holdfast passes on; others are refused (501). */
 static bool known_method(const char *m)
 {
-    static const char *const known[] = {"GET",    "HEAD",    "POST",  "PUT",     "DELETE",
-                                        "PATCH",  "OPTIONS", "TRACE", "CONNECT"};
+    static const char *const known[] = {"GET",   "HEAD",    "POST",  "PUT",    "DELETE",
+                                        "PATCH", "OPTIONS", "TRACE", "CONNECT"};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (strcmp(m, known[i]) == 0)
             return true;
@@ -369,9 +369,9 @@ static bool serve_static(struct preq *p, const char *uri)
     int status = 200;
     if (hf_log_enabled(HF_LOG_DEBUG))
         HF_LOG(HF_LOG_DEBUG, "static", HF_LS("request_id", p->request_id), HF_LS("path", p->path),
-               HF_LI("status",
-                     inm != NULL && (strcmp(inm, f->etag) == 0 || strcmp(inm, "*") == 0) ? 304
-                                                                                        : 200));
+               HF_LI("status", inm != NULL && (strcmp(inm, f->etag) == 0 || strcmp(inm, "*") == 0)
+                                   ? 304
+                                   : 200));
     if (inm != NULL && (strcmp(inm, f->etag) == 0 || strcmp(inm, "*") == 0))
         status = 304;
     preq_free(p);
@@ -443,8 +443,7 @@ static void handle(struct hf_h1_req *req, void *arg)
         reject(p, 404, "no-route", "No route", "no configured route matches this path");
         return;
     }
-    if (hf_h1_find(req, "Content-Length") != NULL &&
-        hf_h1_find(req, "Transfer-Encoding") != NULL) {
+    if (hf_h1_find(req, "Content-Length") != NULL && hf_h1_find(req, "Transfer-Encoding") != NULL) {
         reject(p, 400, "bad-request", "Bad request",
                "a request may not carry both Content-Length and Transfer-Encoding");
         return;

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -146,6 +147,10 @@ static void *janitor_main(void *arg)
         else if (removed > 0)
             HF_LOG(HF_LOG_INFO, "sweep", HF_LI("removed", (int64_t)removed),
                    HF_LI("duration_ms", hf_clock_mono_ms() - t0));
+        /* Copies evicted and expired leave free pages inside the workers'
+         * heaps: give them back, so the resident size follows the memory
+         * tier's bound rather than its high-water mark. */
+        malloc_trim(0);
         pthread_mutex_lock(&s->janitor_mu);
     }
     run_deferred(s); /* invalidations owed before the store closes */
@@ -341,9 +346,9 @@ int hf_proxy_main(const char *config_path)
     if (!ev_term || !ev_int || !ev_hup || evsignal_add(ev_term, NULL) ||
         evsignal_add(ev_int, NULL) || evsignal_add(ev_hup, NULL))
         goto out;
-    HF_LOG(HF_LOG_INFO, "start", HF_LS("listen", listen_addr), HF_LS("admin", hf_admin_address(s.admin)),
-           HF_LI("workers", n), HF_LI("routes", (int64_t)cfg->nroutes),
-           HF_LS("version", HF_VERSION_STRING));
+    HF_LOG(HF_LOG_INFO, "start", HF_LS("listen", listen_addr),
+           HF_LS("admin", hf_admin_address(s.admin)), HF_LI("workers", n),
+           HF_LI("routes", (int64_t)cfg->nroutes), HF_LS("version", HF_VERSION_STRING));
     event_base_dispatch(s.base);
     rc = 0;
 out:

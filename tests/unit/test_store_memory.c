@@ -28,6 +28,7 @@ static void contract_flush(struct hf_store *s)
     (void)s; /* every write is visible at once */
 }
 
+#define CONTRACT_COST(e) hf__memory_entry_cost(e)
 #include "store_contract.h"
 
 static int setup(void **state)
@@ -119,7 +120,7 @@ static void test_memory_lru_order(void **state)
 {
     (void)state;
     struct hf_entry *probe = mk_sized("k0", 0, 0, 0, 200, 'x');
-    size_t one = hf_entry_size(probe);
+    size_t one = hf__memory_entry_cost(probe);
     hf_entry_release(&probe);
     struct hf_store_options o = {4 * one, 0};
     struct hf_store *s = NULL;
