@@ -357,6 +357,30 @@ static void budget_cb(evutil_socket_t fd, short what, void *arg)
     hf_entry_release(&r.entry);
 }
 
+/* A stale copy answered because the API has not answered within the
+ * route's latency_budget, to a request that did not forward (it waits on,
+ * or arrived after, another request's fetch, which goes on). */
+static void answer_budget_stale(struct hf_engine *e, const struct hf_route *route,
+                                struct hf_entry *stale, hf_flow_done_fn done, void *arg)
+{
+    int64_t now = hf_clock_wall_ms();
+    struct hf_flow_result r = {.source = HF_SOURCE_STALE,
+                               .entry = stale,
+                               .age_s = age_s(stale, now),
+                               .collapsed = true,
+                               .forwarded = true,
+                               .error = HF_UPSTREAM_TIMEOUT,
+                               .retry_after_s = -1,
+                               .stale_reason = HF_STALE_LATENCY_BUDGET};
+    snprintf(r.detail, sizeof r.detail, "no answer from the API within latency_budget");
+    if (counted(e, route)) {
+        hf_metric_inc(e->metrics, HF_M_STALE_SERVED_TOTAL, route->index,
+                      stale_label(HF_STALE_LATENCY_BUDGET));
+        hf_route_note_stale(route->state, now, stale->stored_at_ms);
+    }
+    done(&r, arg);
+}
+
 static void waiter_budget_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -365,23 +389,7 @@ static void waiter_budget_cb(evutil_socket_t fd, short what, void *arg)
     if (w->responded || w->stale == NULL)
         return;
     w->responded = true;
-    struct hf_flow_result r = {.source = HF_SOURCE_STALE,
-                               .entry = hf_entry_ref(w->stale),
-                               .age_s = age_s(w->stale, hf_clock_wall_ms()),
-                               .collapsed = true,
-                               .forwarded = true,
-                               .error = HF_UPSTREAM_TIMEOUT,
-                               .retry_after_s = -1,
-                               .stale_reason = HF_STALE_LATENCY_BUDGET};
-    snprintf(r.detail, sizeof r.detail, "no answer from the API within latency_budget");
-    struct hf_engine *e = w->loop->engine;
-    if (counted(e, w->route)) {
-        hf_metric_inc(e->metrics, HF_M_STALE_SERVED_TOTAL, w->route->index,
-                      stale_label(HF_STALE_LATENCY_BUDGET));
-        hf_route_note_stale(w->route->state, hf_clock_wall_ms(), w->stale->stored_at_ms);
-    }
-    w->done(&r, w->arg);
-    hf_entry_release(&r.entry);
+    answer_budget_stale(w->loop->engine, w->route, w->stale, w->done, w->arg);
 }
 
 static bool arm_budget(struct event_base *base, struct event **ev, event_callback_fn cb, void *arg,
@@ -1597,8 +1605,22 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
         snprintf(errbuf, errlen, "too many request headers (at most %d)", FLOW_MAX_HEADERS);
         return HF_EINVAL;
     }
-    /* Coalescing: when the key is already being fetched, wait for that. */
+    /* Coalescing: when the key is already being fetched, wait for that;
+     * with a stale copy at hand and that fetch out longer than the latency
+     * budget already, answer with the copy at once (nginx's "updating"). */
     bool leader = false;
+    int64_t mono = hf_clock_mono_ms();
+    if (cacheable && !req->alone && !background && loop->persistent && rc->latency_budget_ms > 0 &&
+        stale != NULL) {
+        int64_t since = hf_inflight_since(loop->engine->inflight, key);
+        if (since >= 0 && mono - since >= rc->latency_budget_ms) {
+            if (counted(loop->engine, req->route))
+                hf_metric_inc(loop->engine->metrics, HF_M_COALESCED_TOTAL, req->route->index, 0);
+            answer_budget_stale(loop->engine, req->route, stale, done, arg);
+            hf_entry_release(&stale);
+            return HF_OK;
+        }
+    }
     if (cacheable && !req->alone && !background) {
         struct flow_waiter *w = calloc(1, sizeof *w);
         if (w == NULL) {
@@ -1619,7 +1641,7 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
             if (!arm_budget(loop->base, &w->budget, waiter_budget_cb, w, rc->latency_budget_ms))
                 hf_entry_release(&w->stale);
         }
-        switch (hf_inflight_join(loop->engine->inflight, key, &w->link)) {
+        switch (hf_inflight_join(loop->engine->inflight, key, &w->link, mono)) {
         case HF_JOIN_WAITER:
             if (counted(loop->engine, req->route))
                 hf_metric_inc(loop->engine->metrics, HF_M_COALESCED_TOTAL, req->route->index, 0);

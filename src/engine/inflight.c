@@ -13,7 +13,8 @@ struct slot {
     struct slot *next;
     struct hf_waiter *head, *tail;
     uint64_t hash;
-    char key[]; /* NUL-terminated */
+    int64_t since_ms; /* when the leader joined */
+    char key[];       /* NUL-terminated */
 };
 
 struct hf_inflight {
@@ -80,7 +81,8 @@ static struct slot **find(struct hf_inflight *t, const char *key, uint64_t h)
     return p;
 }
 
-enum hf_join hf_inflight_join(struct hf_inflight *t, const char *key, struct hf_waiter *w)
+enum hf_join hf_inflight_join(struct hf_inflight *t, const char *key, struct hf_waiter *w,
+                              int64_t now_ms)
 {
     uint64_t h = hash_key(key);
     enum hf_join r = HF_JOIN_ALONE;
@@ -101,6 +103,7 @@ enum hf_join hf_inflight_join(struct hf_inflight *t, const char *key, struct hf_
             s->next = NULL;
             s->head = s->tail = NULL;
             s->hash = h;
+            s->since_ms = now_ms;
             memcpy(s->key, key, len + 1);
             *p = s;
             t->count++;
@@ -109,6 +112,16 @@ enum hf_join hf_inflight_join(struct hf_inflight *t, const char *key, struct hf_
     }
     pthread_mutex_unlock(&t->lock);
     return r;
+}
+
+int64_t hf_inflight_since(struct hf_inflight *t, const char *key)
+{
+    uint64_t h = hash_key(key);
+    pthread_mutex_lock(&t->lock);
+    struct slot **p = find(t, key, h);
+    int64_t since = *p != NULL ? (*p)->since_ms : -1;
+    pthread_mutex_unlock(&t->lock);
+    return since;
 }
 
 struct hf_waiter *hf_inflight_leave(struct hf_inflight *t, const char *key)

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <holdfast/error.h>
 
@@ -31,7 +32,11 @@ hf_err hf_inflight_create(size_t max_keys, struct hf_inflight **out);
 /* The table must be empty (every leader has left). */
 void hf_inflight_destroy(struct hf_inflight **t);
 
-enum hf_join hf_inflight_join(struct hf_inflight *t, const char *key, struct hf_waiter *w);
+enum hf_join hf_inflight_join(struct hf_inflight *t, const char *key, struct hf_waiter *w,
+                              int64_t now_ms);
+/* When the fetch of key in flight started (the now_ms its leader joined
+ * with), or -1 when none is. */
+int64_t hf_inflight_since(struct hf_inflight *t, const char *key);
 /* The leader is done: unregister key and return its waiters (oldest first). */
 struct hf_waiter *hf_inflight_leave(struct hf_inflight *t, const char *key);
 /* Keys in flight now (for metrics and tests). */
