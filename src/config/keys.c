@@ -184,7 +184,8 @@ const struct hf__key hf__keys[] = {
     {.path = "routes[].latency_budget", .type = HF_KT_DURATION, .def = "0", .min = 0,
      .max = HOUR, .example = "1s", RT(latency_budget_ms),
      .help = "When a stale copy exists and the API has not answered after this long, serve "
-             "the copy; the fetch goes on and updates the cache. 0: always wait."},
+             "the copy; the fetch goes on and updates the cache, and requests for the key "
+             "meanwhile get the copy at once. 0: always wait."},
 
     {.path = "routes[].retry", .type = HF_KT_SECTION,
      .help = "Retries of timeouts, connection errors, 408, 429 and 5xx answers; never of "
