@@ -4,7 +4,8 @@
 #                 a normal -Werror build and an ASan+UBSan build
 #   make run      install missing packages, build, run the demo: simulated
 #                 APIs, holdfast and a dashboard at http://127.0.0.1:8080/
-#   make bench    micro-benchmarks (numbers, never pass/fail)
+#   make bench    holdfast against nginx and Varnish on this machine, plus the
+#                 micro-benchmarks: one table, bench/results/latest.md
 #   make clean
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
@@ -41,7 +42,7 @@ test-asan: build-asan
 bench: deps
 	@cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
 	@cmake --build build-release -j$(JOBS)
-	@for b in build-release/bench/bench_*; do [ -x "$$b" ] && "$$b"; done
+	@bench/run build-release/holdfast
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

@@ -9,6 +9,7 @@ libcurl4-openssl-dev libevent-dev libsqlite3-dev libfyaml-dev libjansson-dev
 libcmocka-dev libhiredis-dev libmemcached-dev libhttp-parser-dev
 redis-server memcached
 varnish curl sqlite3 clang libclang-rt-dev
+nginx-light wrk
 chromium"
 
 missing=""

@@ -636,17 +636,11 @@ static void leave(struct h1_conn *c)
         free_orphan(c);
 }
 
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                      int socklen, void *arg)
+hf_err hf_h1_adopt(struct hf_h1_server *s, int fd, bool tcp)
 {
-    (void)l;
-    (void)socklen;
-    struct hf_h1_server *s = arg;
     struct h1_conn *c = malloc(sizeof *c);
-    if (c == NULL) {
-        close(fd);
-        return;
-    }
+    if (c == NULL)
+        return HF_ENOMEM;
     memset(c, 0, offsetof(struct h1_conn, in));
     c->magic = CONN_MAGIC;
     c->srv = s;
@@ -658,7 +652,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     hf_buf_init(&c->out, OUT_MAX + 512);
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
-    if (sa != NULL && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)) {
+    if (tcp) {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
@@ -666,14 +660,24 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     if (c->rev == NULL || event_add(c->rev, s->idle_tv) != 0) {
         if (c->rev != NULL)
             event_free(c->rev);
-        close(fd);
         free(c);
-        return;
+        return HF_ENOMEM;
     }
     c->next = s->conns;
     if (s->conns != NULL)
         s->conns->prev = c;
     s->conns = c;
+    return HF_OK;
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                      int socklen, void *arg)
+{
+    (void)l;
+    (void)socklen;
+    bool tcp = sa != NULL && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6);
+    if (hf_h1_adopt(arg, fd, tcp) != HF_OK)
+        close(fd);
 }
 
 hf_err hf_h1_server_start(struct event_base *base, int fd, hf_h1_handler cb, void *arg,
@@ -687,8 +691,9 @@ hf_err hf_h1_server_start(struct event_base *base, int fd, hf_h1_handler cb, voi
     s->arg = arg;
     struct timeval tv = {HF_H1_IDLE_TIMEOUT_S, 0};
     s->idle_tv = event_base_init_common_timeout(base, &tv);
-    s->listener = evconnlistener_new(base, on_accept, s, LEV_OPT_CLOSE_ON_FREE, -1, fd);
-    if (s->idle_tv == NULL || s->listener == NULL) {
+    if (fd >= 0)
+        s->listener = evconnlistener_new(base, on_accept, s, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+    if (s->idle_tv == NULL || (fd >= 0 && s->listener == NULL)) {
         if (s->listener != NULL)
             evconnlistener_free(s->listener);
         free(s);

@@ -22,10 +22,10 @@
 struct event_base;
 struct hf_h1_server;
 
-#define HF_H1_MAX_FIELDS 128                      /* request header fields; more: 431 */
-#define HF_H1_MAX_HEADER_BYTES (64 * 1024)        /* request line and fields; more: 431 */
-#define HF_H1_MAX_BODY_BYTES (8 * 1024 * 1024)    /* request body; more: 413 */
-#define HF_H1_IDLE_TIMEOUT_S 60                   /* keep-alive, reading, writing */
+#define HF_H1_MAX_FIELDS 128                   /* request header fields; more: 431 */
+#define HF_H1_MAX_HEADER_BYTES (64 * 1024)     /* request line and fields; more: 431 */
+#define HF_H1_MAX_BODY_BYTES (8 * 1024 * 1024) /* request body; more: 413 */
+#define HF_H1_IDLE_TIMEOUT_S 60                /* keep-alive, reading, writing */
 
 struct hf_h1_field {
     const char *name;
@@ -47,10 +47,13 @@ struct hf_h1_req {
 
 typedef void (*hf_h1_handler)(struct hf_h1_req *req, void *arg);
 
-/* Serve the listening socket fd (owned from now on) on base: cb gets each
- * request, and must answer each one, now or later, on base's thread. */
+/* Serve the listening socket fd (owned from now on; -1: none, connections
+ * only come through hf_h1_adopt) on base: cb gets each request, and must
+ * answer each one, now or later, on base's thread. */
 hf_err hf_h1_server_start(struct event_base *base, int fd, hf_h1_handler cb, void *arg,
                           struct hf_h1_server **out);
+/* Serve a connected, non-blocking socket fd (owned from now on). */
+hf_err hf_h1_adopt(struct hf_h1_server *s, int fd, bool tcp);
 /* Stop accepting; close idle connections, and the others once their
  * current answer is written. */
 void hf_h1_server_drain(struct hf_h1_server *s);
