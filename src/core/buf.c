@@ -51,6 +51,22 @@ static hf_err grow(struct hf_buf *b, size_t extra)
     return HF_OK;
 }
 
+hf_err hf_buf_reserve(struct hf_buf *b, size_t total)
+{
+    if (total > b->max)
+        total = b->max;
+    if (total < b->len || total + 1 <= b->cap)
+        return HF_OK;
+    char *p = realloc(b->ptr, total + 1);
+    if (p == NULL)
+        return HF_ENOMEM;
+    if (b->ptr == NULL)
+        p[0] = '\0';
+    b->ptr = p;
+    b->cap = total + 1;
+    return HF_OK;
+}
+
 hf_err hf_buf_add(struct hf_buf *b, const void *data, size_t len)
 {
     hf_err err = grow(b, len);

@@ -23,6 +23,9 @@ void hf_buf_init(struct hf_buf *b, size_t max);
 /* Free the content and reset to empty (max kept). */
 void hf_buf_fini(struct hf_buf *b);
 void hf_buf_reset(struct hf_buf *b);
+/* Room for total bytes (at most max) in one allocation of that size, so a
+ * buffer whose final size is known does not grow by doubling. */
+hf_err hf_buf_reserve(struct hf_buf *b, size_t total);
 /* Append; HF_BODY_TOO_LARGE past max (b unchanged), HF_ENOMEM. */
 hf_err hf_buf_add(struct hf_buf *b, const void *data, size_t len);
 hf_err hf_buf_adds(struct hf_buf *b, const char *s);

@@ -23,6 +23,8 @@
 #define XFER_MAGIC 0x78666572u     /* "xfer" */
 #define SOCK_MAGIC 0x736f636bu     /* "sock" */
 
+#define UP_SPARE_HANDLES 32
+
 struct hf_upstream {
     unsigned magic;
     struct event_base *base;
@@ -30,6 +32,10 @@ struct hf_upstream {
     struct event *timer;
     struct hf_up_xfer *xfers; /* in flight, for destroy */
     struct sock_ctx *socks;   /* watched sockets, for destroy */
+    /* Easy handles kept for the next transfers (curl_easy_reset keeps their
+     * buffers): a transfer allocates no curl state once the loop is warm. */
+    CURL *spare[UP_SPARE_HANDLES];
+    int nspare;
 };
 
 struct hf_up_xfer {
@@ -159,6 +165,15 @@ static size_t header_cb(char *p, size_t size, size_t n, void *ud)
         x->headers_too_large = true;
         return 0;
     }
+    /* A body of known length gets one buffer of that size: no doubling
+     * through 256, 512, ... bytes, whose freed steps fragment the heap
+     * between the copies the cache keeps. */
+    if (l > 15 && strncasecmp(p, "Content-Length:", 15) == 0 && x->res.body.len == 0) {
+        char *end = NULL;
+        unsigned long long cl = strtoull(p + 15, &end, 10);
+        if (end != p + 15 && cl > 0)
+            hf_buf_reserve(&x->res.body, cl < SIZE_MAX ? (size_t)cl : SIZE_MAX);
+    }
     return len;
 }
 
@@ -271,8 +286,14 @@ static void xfer_free(struct hf_up_xfer *x)
     if (x == NULL)
         return;
     if (x->easy != NULL) {
-        curl_multi_remove_handle(x->u->multi, x->easy);
-        curl_easy_cleanup(x->easy);
+        struct hf_upstream *u = x->u;
+        curl_multi_remove_handle(u->multi, x->easy);
+        if (u->nspare < UP_SPARE_HANDLES) {
+            curl_easy_reset(x->easy);
+            u->spare[u->nspare++] = x->easy;
+        } else {
+            curl_easy_cleanup(x->easy);
+        }
     }
     curl_slist_free_all(x->hdrs);
     hf_buf_fini(&x->res.headers);
@@ -368,7 +389,7 @@ hf_err hf_upstream_start(struct hf_upstream *u, const struct hf_up_request *req,
     x->arg = arg;
     hf_buf_init(&x->res.headers, HF_UP_MAX_HEADER_BYTES);
     hf_buf_init(&x->res.body, req->max_body);
-    x->easy = curl_easy_init();
+    x->easy = u->nspare > 0 ? u->spare[--u->nspare] : curl_easy_init();
     if (x->easy == NULL)
         goto out;
 
@@ -551,6 +572,8 @@ void hf_upstream_destroy(struct hf_upstream **up)
         struct hf_up_xfer *x = u->xfers;
         hf_upstream_cancel(&x);
     }
+    while (u->nspare > 0)
+        curl_easy_cleanup(u->spare[--u->nspare]);
     if (u->multi != NULL)
         curl_multi_cleanup(u->multi); /* closes pooled connections */
     while (u->socks != NULL)
