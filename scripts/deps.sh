@@ -1,7 +1,9 @@
 #!/bin/sh
-# Install the Debian packages holdfast needs to build, test and run its demo.
-# Idempotent and quick when nothing is missing: dpkg is asked first, apt only
-# when something is absent.  Runs as root, or through sudo when available.
+# Install the Debian packages holdfast needs to build, test and run its demo;
+# `deps.sh bench` adds what `make bench` compares holdfast with (nginx, wrk;
+# Varnish is there already, for varnishtest).  Idempotent and quick when
+# nothing is missing: dpkg is asked first, apt only when something is
+# absent.  Runs as root, or through sudo when available.
 set -eu
 
 PKGS="gcc libc6-dev make cmake pkg-config ca-certificates
@@ -9,8 +11,10 @@ libcurl4-openssl-dev libevent-dev libsqlite3-dev libfyaml-dev libjansson-dev
 libcmocka-dev libhiredis-dev libmemcached-dev libhttp-parser-dev
 redis-server memcached
 varnish curl sqlite3 clang libclang-rt-dev
-nginx-light wrk
 chromium"
+if [ "${1:-}" = bench ]; then
+    PKGS="$PKGS nginx-light wrk"
+fi
 
 missing=""
 for p in $PKGS; do
