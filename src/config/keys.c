@@ -66,7 +66,7 @@ const struct hf__key hf__keys[] = {
              "It can purge the cache, so keep it on loopback. none: no admin listener."},
     {.path = "workers", .type = HF_KT_INT, .def = "0", .min = 0, .max = 256, CFG(workers),
      .help = "Event-loop threads, each with its own listener and connections to the APIs. "
-             "0: one per CPU core."},
+             "0: two per CPU core."},
 
     {.path = "static", .type = HF_KT_STRING, .flags = HF_KF_OFF | HF_KF_PATH, .def = "none",
      .min = 1, .max = 4096, .syntax = "DIR or none", .example = "dashboard/", CFG(static_dir),

@@ -305,7 +305,12 @@ int hf_proxy_main(const char *config_path)
         s.janitor_running = true;
     if ((s.base = event_base_new()) == NULL)
         goto out;
-    int n = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    /* Two loops per core by default: where holdfast shares its cores (with
+     * the application beside it, or a load generator), a loop preempted for
+     * a time slice stalls half as many connections; make bench measured p99
+     * of hits at 64 connections going from ~3.5 ms to ~2 ms for the same
+     * throughput on two cores. */
+    int n = cfg->workers > 0 ? cfg->workers : 2 * (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (n < 1)
         n = 1;
     if (n > MAX_WORKERS)
