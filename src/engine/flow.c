@@ -418,8 +418,12 @@ static void fallback(struct hf_flow *f)
                           stale_label(f->res.stale_reason));
             hf_route_note_stale(f->route->state, now, f->res.entry->stored_at_ms);
         }
-        HF_LOG(HF_LOG_WARN, "stale_served", HF_LS("route", f->route->cfg.name),
-               HF_LS("request_id", f->request_id), HF_LI("age_s", age_s(f->res.entry, now)),
+        /* a warning when this request's attempts failed; a copy served
+         * because the route is paused or its breaker open is the state the
+         * breaker_open / rate_limited events already reported */
+        HF_LOG(f->attempts > 0 ? HF_LOG_WARN : HF_LOG_INFO, "stale_served",
+               HF_LS("route", f->route->cfg.name), HF_LS("request_id", f->request_id),
+               HF_LI("age_s", age_s(f->res.entry, now)),
                HF_LS("reason", hf_stale_reason_name(f->res.stale_reason)),
                HF_LS("error", hf_err_label(f->res.error)), HF_LI("attempts", f->attempts));
         finish(f, HF_SOURCE_STALE);
@@ -931,24 +935,31 @@ static void blocked(struct hf_flow *f, hf_err why, enum hf_stale_reason reason, 
     fallback(f);
 }
 
-/* The route's own state: its pause and its breaker. */
-static bool gate_open(struct hf_flow *f, hf_err *why, enum hf_stale_reason *reason)
+/* The route's own state: its pause and its breaker.  False, with why, the
+ * stale reason and the seconds until it may open, when either holds. */
+static bool route_gate_open(const struct hf_route *route, hf_err *why, enum hf_stale_reason *reason,
+                            int64_t *retry_after_s)
 {
-    struct hf_route_state *st = f->route->state;
+    struct hf_route_state *st = route->state;
     int64_t wall = hf_clock_wall_ms(), mono = hf_clock_mono_ms(), until;
     if (hf_pause_active(&st->pause, wall, &until, NULL)) {
         *why = HF_RATE_LIMITED;
         *reason = HF_STALE_RATE_LIMITED;
-        f->res.retry_after_s = (until - wall + 999) / 1000;
+        *retry_after_s = (until - wall + 999) / 1000;
         return false;
     }
     if (hf_breaker_state(&st->breaker, mono) == HF_BREAKER_OPEN) {
         *why = HF_CIRCUIT_OPEN;
         *reason = HF_STALE_BREAKER_OPEN;
-        f->res.retry_after_s = (hf_breaker_open_until(&st->breaker) - mono + 999) / 1000;
+        *retry_after_s = (hf_breaker_open_until(&st->breaker) - mono + 999) / 1000;
         return false;
     }
     return true;
+}
+
+static bool gate_open(struct hf_flow *f, hf_err *why, enum hf_stale_reason *reason)
+{
+    return route_gate_open(f->route, why, reason, &f->res.retry_after_s);
 }
 
 /* No token for tok_wait ms: whether to wait for it (> 0) or fall back (0).
@@ -1604,6 +1615,31 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
         hf_entry_release(&stale);
         snprintf(errbuf, errlen, "too many request headers (at most %d)", FLOW_MAX_HEADERS);
         return HF_EINVAL;
+    }
+    /* The route paused or its breaker open, and a copy at hand: serve it
+     * now, as a flow would after being refused at the gate, without one. */
+    if (cacheable && !background && !req->refresh && stale != NULL &&
+        stale->stale_until_ms > hf_clock_wall_ms()) {
+        struct hf_flow_result res = {.source = HF_SOURCE_STALE, .entry = stale};
+        if (!route_gate_open(req->route, &res.error, &res.stale_reason, &res.retry_after_s)) {
+            int64_t now = hf_clock_wall_ms();
+            res.age_s = age_s(stale, now);
+            res.had_copy = true;
+            res.copy_stored_at_ms = stale->stored_at_ms;
+            snprintf(res.detail, sizeof res.detail, "%s", hf_strerror(res.error));
+            if (counted(loop->engine, req->route)) {
+                hf_metric_inc(loop->engine->metrics, HF_M_STALE_SERVED_TOTAL, req->route->index,
+                              stale_label(res.stale_reason));
+                hf_route_note_stale(req->route->state, now, stale->stored_at_ms);
+            }
+            HF_LOG(HF_LOG_INFO, "stale_served", HF_LS("route", req->route->cfg.name),
+                   HF_LS("request_id", req->request_id), HF_LI("age_s", res.age_s),
+                   HF_LS("reason", hf_stale_reason_name(res.stale_reason)),
+                   HF_LS("error", hf_err_label(res.error)), HF_LI("attempts", 0));
+            done(&res, arg);
+            hf_entry_release(&stale);
+            return HF_OK;
+        }
     }
     /* Coalescing: when the key is already being fetched, wait for that;
      * with a stale copy at hand and that fetch out longer than the latency
