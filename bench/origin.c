@@ -7,7 +7,9 @@
  * bare reference server: hit directly, it is what the machine can do.
  *
  * Control, on the same port (never forwarded by the proxies under test):
- *   POST /_origin/mode?m=ok|503|429|hang|close|slow[&ms=N]
+ *   POST /_origin/mode?m=ok|503|429|hang|close|slow[&ms=N][&scope=SEG]
+ *        the mode for every path, or (scope) only for paths whose first
+ *        segment is SEG, the others answering ok;
  *        503: 503 with a small body; 429: 429 with Retry-After: 30;
  *        hang: never answers (until the mode changes, then a 503);
  *        close: resets the connection (SO_LINGER 0); slow: ok after N ms.
@@ -30,6 +32,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +50,8 @@ static const char *const mode_names[] = {"ok", "503", "429", "hang", "close", "s
 
 static _Atomic int mode = MODE_OK;
 static _Atomic int slow_ms = 200;
+/* The mode's scope: the hash of a first path segment, 0 for every path. */
+static _Atomic uint64_t scope_hash;
 static char body[BODY_BYTES];
 
 struct counter {
@@ -134,6 +139,28 @@ static void count(struct worker *w, const char *uri)
     atomic_store_explicit(&w->nkeys, n + 1, memory_order_release);
 }
 
+static uint64_t hash_of(const char *s, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h | 1; /* never 0, which means "every path" */
+}
+
+/* The mode for this path: the global one, unless scoped to another segment. */
+static int mode_for(const char *uri)
+{
+    int m = atomic_load_explicit(&mode, memory_order_relaxed);
+    uint64_t scope = atomic_load_explicit(&scope_hash, memory_order_relaxed);
+    if (m == MODE_OK || scope == 0)
+        return m;
+    const char *p = uri;
+    while (*p == '/')
+        p++;
+    size_t len = strcspn(p, "/?#");
+    return hash_of(p, len) == scope ? m : MODE_OK;
+}
+
 static int ttl_of(const char *uri)
 {
     const char *q = strchr(uri, '?');
@@ -205,6 +232,7 @@ static void control(struct evhttp_request *req, const char *uri)
     if (path && strcmp(path, "/_origin/mode") == 0) {
         const char *m = evhttp_find_header(&q, "m");
         const char *ms = evhttp_find_header(&q, "ms");
+        const char *scope = evhttp_find_header(&q, "scope");
         int found = -1;
         for (int i = 0; m && i < (int)(sizeof mode_names / sizeof mode_names[0]); i++)
             if (strcmp(m, mode_names[i]) == 0)
@@ -215,9 +243,10 @@ static void control(struct evhttp_request *req, const char *uri)
         }
         if (ms)
             atomic_store(&slow_ms, atoi(ms));
+        atomic_store(&scope_hash, scope && *scope ? hash_of(scope, strlen(scope)) : 0);
         atomic_store(&mode, found);
-        n = (size_t)snprintf(out, sizeof out, "{\"mode\":\"%s\",\"ms\":%d}\n", mode_names[found],
-                             atomic_load(&slow_ms));
+        n = (size_t)snprintf(out, sizeof out, "{\"mode\":\"%s\",\"ms\":%d,\"scope\":\"%s\"}\n",
+                             mode_names[found], atomic_load(&slow_ms), scope ? scope : "");
     } else if (path && strcmp(path, "/_origin/reset") == 0) {
         for (int t = 0; t < nworkers; t++) {
             size_t k = atomic_load_explicit(&workers[t].nkeys, memory_order_acquire);
@@ -283,7 +312,7 @@ static void handle(struct evhttp_request *req, void *arg)
         return;
     }
     count(w, uri);
-    switch (atomic_load_explicit(&mode, memory_order_relaxed)) {
+    switch (mode_for(uri)) {
     case MODE_OK:
         reply_ok(req);
         break;
