@@ -211,6 +211,19 @@ static hf_err route_copy(struct hf_route *r, const struct hf_route_config *src, 
         (src->upstream && !(c->upstream = own(r, src->upstream))))
         goto out;
     st->fleet_limits.route = c->name;
+    {
+        char m[1100];
+        if (c->prefix != NULL && c->prefix[0] != '\0')
+            snprintf(m, sizeof m, "%s", c->prefix);
+        else
+            snprintf(m, sizeof m, "/%s/", c->name != NULL ? c->name : "");
+        size_t n = strlen(m);
+        while (n > 0 && m[n - 1] == '/')
+            m[--n] = '\0';
+        if ((r->match = own(r, m)) == NULL)
+            goto out;
+        r->match_len = n;
+    }
     if ((err = copy_headers(r, 0, src->headers, src->nheaders, &c->headers)) ||
         (err = copy_headers(r, 1, src->query, src->nquery, &c->query)))
         goto out;

@@ -98,6 +98,10 @@ struct hf_route {
     struct hf_route_state *state;
     size_t index;               /* position in the engine's routes: the metrics' route */
     char *vary_none;            /* the vary key of a request without headers (hf_get) */
+    /* The proxy's path prefix as matched: cfg.prefix (or "/<name>/") without
+     * its trailing '/', so "/news" for "/news/" and "" for "/". */
+    char *match;
+    size_t match_len;
     struct hf_route_config cfg; /* every pointer in cfg points into memory owned here */
     char **owned;               /* strings to free */
     size_t nowned;
