@@ -64,10 +64,10 @@ struct hf_flow {
     int64_t min_age_ms;
     bool background; /* a user request on a background route, waiting for the file */
     char *target;    /* background: kept to fetch it once (on_miss: fetch) */
-    struct hf_header hdrs[FLOW_MAX_HEADERS + FLOW_EXTRA_HEADERS];
-    size_t nhdrs;
-    char *strs[2 * (FLOW_MAX_HEADERS + FLOW_EXTRA_HEADERS)]; /* owned header strings */
-    size_t nstrs;
+    /* The headers sent upstream, each name and value one allocation
+     * ("name\0value\0", freed through name); room for cap_hdrs. */
+    struct hf_header *hdrs;
+    size_t nhdrs, cap_hdrs;
     void *body;
     size_t body_len;
     char request_id[40];
@@ -85,7 +85,13 @@ struct hf_flow {
     int fleet_reads;                /* looks for another instance's copy so far */
     struct event *fleet_timer;      /* the next look */
     struct hf_flow_result res;
-    char key[HF_CACHE_KEY_MAX];
+    /* The cache key (or, for an unsafe method, the key of the GET copy it
+     * invalidates; "" when neither): stored after the flow, in the same
+     * allocation, so a flow costs what its key needs rather than the
+     * longest key there could be.  A flow is allocated per request and
+     * lives as long as its fetch; a fixed 8 KB key left holes the size of
+     * a flow between the long-lived cache copies allocated meanwhile. */
+    char *key;
 };
 
 static void attempt(struct hf_flow *f);
@@ -128,8 +134,9 @@ static void flow_free(struct hf_flow *f)
         event_free(f->budget);
     hf_entry_release(&f->stale);
     hf_entry_release(&f->res.entry);
-    for (size_t i = 0; i < f->nstrs; i++)
-        free(f->strs[i]);
+    for (size_t i = 0; i < f->nhdrs; i++)
+        free((char *)f->hdrs[i].name);
+    free(f->hdrs);
     free(f->method);
     free(f->url);
     free(f->body);
@@ -1135,17 +1142,17 @@ static void send_attempt(struct hf_flow *f)
 
 static hf_err add_header(struct hf_flow *f, const char *name, const char *value)
 {
-    if (f->nhdrs >= sizeof f->hdrs / sizeof f->hdrs[0])
+    if (f->nhdrs >= f->cap_hdrs)
         return HF_EINVAL;
-    char *n = strdup(name), *v = strdup(value ? value : "");
-    if (n == NULL || v == NULL) {
-        free(n);
-        free(v);
+    if (value == NULL)
+        value = "";
+    size_t nl = strlen(name), vl = strlen(value);
+    char *n = malloc(nl + 1 + vl + 1);
+    if (n == NULL)
         return HF_ENOMEM;
-    }
-    f->strs[f->nstrs++] = n;
-    f->strs[f->nstrs++] = v;
-    f->hdrs[f->nhdrs++] = (struct hf_header){n, v};
+    memcpy(n, name, nl + 1);
+    memcpy(n + nl + 1, value, vl + 1);
+    f->hdrs[f->nhdrs++] = (struct hf_header){n, n + nl + 1};
     return HF_OK;
 }
 
@@ -1164,6 +1171,9 @@ static hf_err build_headers(struct hf_flow *f, const struct hf_flow_request *req
     const struct hf_route_config *rc = &f->route->cfg;
     if (req->nheaders > FLOW_MAX_HEADERS)
         return HF_EINVAL;
+    f->cap_hdrs = req->nheaders + rc->nheaders + FLOW_EXTRA_HEADERS;
+    if ((f->hdrs = calloc(f->cap_hdrs, sizeof *f->hdrs)) == NULL)
+        return HF_ENOMEM;
     hf_err err = HF_OK;
     for (size_t i = 0; !err && i < req->nheaders; i++) {
         if (named(rc->headers, rc->nheaders, req->headers[i].name))
@@ -1692,8 +1702,20 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
         waiter_free(w);
     }
 
+    /* An unsafe method's success invalidates the GET copy of its target. */
+    char ikey[HF_CACHE_KEY_MAX];
+    const char *fkey = cacheable || head ? key : "";
+    if (!cacheable && req->target != NULL && strcmp(method, "HEAD") != 0 &&
+        strcmp(method, "OPTIONS") != 0 && strcmp(method, "TRACE") != 0 &&
+        strcmp(method, "GET") != 0 &&
+        hf_cache_key("GET", rc->name, req->target, rc->ignore_params, rc->nignore_params, ikey,
+                     sizeof ikey) == HF_OK &&
+        append_vary(req->route, req, ikey, sizeof ikey))
+        fkey = ikey;
+    size_t fkey_len = strlen(fkey);
+
     err = HF_ENOMEM;
-    struct hf_flow *f = calloc(1, sizeof *f);
+    struct hf_flow *f = calloc(1, sizeof *f + fkey_len + 1);
     if (f == NULL) {
         hf_entry_release(&stale);
         if (leader)
@@ -1713,8 +1735,9 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
     f->arg = arg;
     f->cacheable = cacheable;
     f->stale = stale; /* the copy to fall back on or revalidate: owned by f now */
-    if (cacheable || head)
-        memcpy(f->key, key, strlen(key) + 1);
+    f->key = (char *)(f + 1);
+    memcpy(f->key, fkey, fkey_len + 1);
+    f->invalidate = fkey == ikey;
     f->res.retry_after_s = -1;
     f->started_mono = hf_clock_mono_ms();
     f->refresh = req->refresh;
@@ -1722,13 +1745,6 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
     f->background = background;
     if (background && target != NULL && (f->target = strdup(target)) == NULL)
         goto out;
-    if (!cacheable && req->target != NULL && strcmp(method, "HEAD") != 0 &&
-        strcmp(method, "OPTIONS") != 0 && strcmp(method, "TRACE") != 0 &&
-        strcmp(method, "GET") != 0 &&
-        hf_cache_key("GET", rc->name, req->target, rc->ignore_params, rc->nignore_params, f->key,
-                     sizeof f->key) == HF_OK &&
-        append_vary(req->route, req, f->key, sizeof f->key))
-        f->invalidate = true;
     if (req->request_id != NULL)
         snprintf(f->request_id, sizeof f->request_id, "%s", req->request_id);
     else
