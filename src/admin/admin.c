@@ -19,6 +19,7 @@
 #include "cache/store_impl.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/listen.h"
 #include "engine/engine.h"
 #include "engine/learn.h"
 #include "engine/scheduler.h"
@@ -502,13 +503,13 @@ hf_err hf_admin_start(struct event_base *base, struct hf_engine *engine, const c
         return HF_ENOMEM;
     }
     hf_status_sample(a->history, engine, a->started_ms);
-    int fd = hf__listen_socket(addr, false, errbuf, errlen);
+    int fd = hf_listen_socket(addr, false, errbuf, errlen);
     if (fd < 0) {
         hf_admin_stop(&a);
         return HF_CONFIG;
     }
     snprintf(a->address, sizeof a->address, "%s", addr);
-    hf__socket_address(fd, a->address, sizeof a->address);
+    hf_listen_address(fd, a->address, sizeof a->address);
     if ((a->http = hf__new_http(base, fd, handle, a, &a->bound)) == NULL) {
         close(fd);
         hf_admin_stop(&a);

@@ -40,6 +40,7 @@
 #include "cache/store_impl.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/listen.h"
 #include "engine/engine.h"
 #include "http/cache_key.h"
 #include "http/headers.h"
@@ -510,70 +511,6 @@ static void handle(struct hf_h1_req *req, void *arg)
 
 /* --- workers --------------------------------------------------------------- */
 
-/*
- * "HOST:PORT", "[V6]:PORT" or "unix:/path".  With reuseport, several sockets
- * may bind the same TCP address (one per worker; the kernel spreads
- * connections).  A unix socket left by an earlier run is replaced.
- */
-int hf__listen_socket(const char *addr, bool reuseport, char *errbuf, size_t errlen)
-{
-    if (strncmp(addr, "unix:", 5) == 0) {
-        struct sockaddr_un sun = {.sun_family = AF_UNIX};
-        const char *path = addr + 5;
-        if (path[0] == '\0' || strlen(path) >= sizeof sun.sun_path) {
-            snprintf(errbuf, errlen, "listen address \"%s\": path empty or too long", addr);
-            return -1;
-        }
-        memcpy(sun.sun_path, path, strlen(path) + 1);
-        struct stat st;
-        if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-            unlink(path);
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0 || listen(fd, 1024) != 0) {
-            snprintf(errbuf, errlen, "cannot listen on %s: %s", addr, strerror(errno));
-            if (fd >= 0)
-                close(fd);
-            return -1;
-        }
-        return fd;
-    }
-    char host[256];
-    const char *colon = strrchr(addr, ':');
-    if (colon == NULL || (size_t)(colon - addr) >= sizeof host) {
-        snprintf(errbuf, errlen, "listen address \"%s\": expected HOST:PORT or unix:PATH", addr);
-        return -1;
-    }
-    memcpy(host, addr, (size_t)(colon - addr));
-    host[colon - addr] = '\0';
-    char *h = host;
-    size_t hl = strlen(h);
-    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') { /* [::1]:8080 */
-        h[hl - 1] = '\0';
-        h++;
-    }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *ai = NULL;
-    int rc = getaddrinfo(h[0] ? h : NULL, colon + 1, &hints, &ai);
-    if (rc != 0) {
-        snprintf(errbuf, errlen, "listen address \"%s\": %s", addr, gai_strerror(rc));
-        return -1;
-    }
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
-        bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
-        snprintf(errbuf, errlen, "cannot listen on %s: %s", addr, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(ai);
-    return fd;
-}
-
 struct evhttp *hf__new_http(struct event_base *base, int fd,
                             void (*cb)(struct evhttp_request *, void *), void *arg,
                             struct evhttp_bound_socket **bound)
@@ -692,23 +629,11 @@ void hf__worker_fini(struct worker *w)
     w->fd = -1;
 }
 
-void hf__socket_address(int fd, char *out, size_t len)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    char host[INET6_ADDRSTRLEN + 2] = "", port[8] = "";
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
-        (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) &&
-        getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, port, sizeof port,
-                    NI_NUMERICHOST | NI_NUMERICSERV) == 0)
-        snprintf(out, len, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
-}
-
 int hf__listen_all(const char *addr, int *fds, int n, char *actual, size_t alen, char *errbuf,
                    size_t errlen)
 {
     snprintf(actual, alen, "%s", addr);
-    int first = hf__listen_socket(addr, true, errbuf, errlen);
+    int first = hf_listen_socket(addr, true, errbuf, errlen);
     if (first < 0)
         return 0;
     fds[0] = first;
@@ -719,9 +644,9 @@ int hf__listen_all(const char *addr, int *fds, int n, char *actual, size_t alen,
         return n;
     }
     /* Port 0: every worker binds the port the first one was given. */
-    hf__socket_address(first, actual, alen);
+    hf_listen_address(first, actual, alen);
     for (int i = 1; i < n; i++)
-        if ((fds[i] = hf__listen_socket(actual, true, errbuf, errlen)) < 0)
+        if ((fds[i] = hf_listen_socket(actual, true, errbuf, errlen)) < 0)
             return i;
     return n;
 }

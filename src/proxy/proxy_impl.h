@@ -50,11 +50,6 @@ void hf__worker_fini(struct worker *w);
 /* From any thread: new requests on w use eng from now on (a reload). */
 void hf__worker_switch(struct worker *w, struct hf_engine *eng);
 
-/* A listening socket on HOST:PORT ([v6]:PORT too); -1 and errbuf on failure. */
-/* "HOST:PORT" the TCP socket fd is bound to (port 0 resolved), into out;
- * out is left as it is for other sockets. */
-void hf__socket_address(int fd, char *out, size_t len);
-int hf__listen_socket(const char *hostport, bool reuseport, char *errbuf, size_t errlen);
 /* An evhttp on base serving fd (owned by it on success) with holdfast's limits. */
 struct evhttp *hf__new_http(struct event_base *base, int fd,
                             void (*cb)(struct evhttp_request *, void *), void *arg,

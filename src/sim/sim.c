@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/listen.h"
 #include "http/date.h"
 #include "obs/log.h"
 #include "sim/sim_impl.h"
@@ -546,79 +547,6 @@ static void handle(struct evhttp_request *req, void *arg)
 
 /* --- life cycle ---------------------------------------------------------------- */
 
-static int listen_unix(const char *addr, struct hf_sim *s, char *errbuf, size_t errlen)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    const char *path = addr + 5;
-    if (path[0] == '\0' || strlen(path) >= sizeof sa.sun_path) {
-        snprintf(errbuf, errlen, "listen address \"%s\": path empty or too long", addr);
-        return -1;
-    }
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    struct stat st;
-    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) /* a socket left behind */
-        unlink(path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 128) != 0) {
-        snprintf(errbuf, errlen, "cannot listen on %s: %s", addr, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    snprintf(s->address, sizeof s->address, "%s", addr);
-    snprintf(s->unix_path, sizeof s->unix_path, "%s", path);
-    return fd;
-}
-
-/* HOST:PORT, [v6]:PORT; port 0 binds a free one, and s->address says which. */
-static int listen_tcp(const char *addr, struct hf_sim *s, char *errbuf, size_t errlen)
-{
-    char host[256];
-    const char *colon = strrchr(addr, ':');
-    if (colon == NULL || colon == addr || colon[1] == '\0' ||
-        (size_t)(colon - addr) >= sizeof host) {
-        snprintf(errbuf, errlen, "listen address \"%s\": expected HOST:PORT or unix:PATH", addr);
-        return -1;
-    }
-    memcpy(host, addr, (size_t)(colon - addr));
-    host[colon - addr] = '\0';
-    char *h = host;
-    size_t hl = strlen(h);
-    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
-        h[hl - 1] = '\0';
-        h++;
-    }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *ai = NULL;
-    int rc = getaddrinfo(h, colon + 1, &hints, &ai);
-    if (rc != 0) {
-        snprintf(errbuf, errlen, "listen address \"%s\": %s", addr, gai_strerror(rc));
-        return -1;
-    }
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    if (fd >= 0)
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 128) != 0 ||
-        getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
-        snprintf(errbuf, errlen, "cannot listen on %s: %s", addr, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        freeaddrinfo(ai);
-        return -1;
-    }
-    freeaddrinfo(ai);
-    char ip[INET6_ADDRSTRLEN], port[8];
-    getnameinfo((struct sockaddr *)&ss, sl, ip, sizeof ip, port, sizeof port,
-                NI_NUMERICHOST | NI_NUMERICSERV);
-    snprintf(s->address, sizeof s->address, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", ip,
-             port);
-    return fd;
-}
-
 static void stop_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -678,13 +606,16 @@ hf_err hf_sim_start(const struct hf_sim_options *o, struct hf_sim **out, char *e
     }
     evthread_use_pthreads(); /* stop comes from another thread */
     const char *listen = o->listen ? o->listen : "127.0.0.1:9090";
-    int fd = strncmp(listen, "unix:", 5) == 0 ? listen_unix(listen, s, errbuf, errlen)
-                                              : listen_tcp(listen, s, errbuf, errlen);
+    int fd = hf_listen_socket(listen, false, errbuf, errlen);
     if (fd < 0) {
         err = HF_CONFIG;
         goto out;
     }
-    evutil_make_socket_nonblocking(fd);
+    snprintf(s->address, sizeof s->address, "%s", listen);
+    if (strncmp(listen, "unix:", 5) == 0)
+        snprintf(s->unix_path, sizeof s->unix_path, "%s", listen + 5);
+    else
+        hf_listen_address(fd, s->address, sizeof s->address); /* port 0 resolved */
     if ((s->base = event_base_new()) == NULL || (s->http = evhttp_new(s->base)) == NULL ||
         (s->stop_ev = event_new(s->base, -1, 0, stop_cb, s)) == NULL ||
         evhttp_accept_socket(s->http, fd) != 0) {
