@@ -70,6 +70,21 @@ static const struct {
                {"TSLA", "Tesla", 240}};
 #define NTICKERS (sizeof tickers / sizeof tickers[0])
 
+/* o as compact JSON, o released; *status is status, or 0 when out of memory. */
+static char *dump(json_t *o, int status, int *statusp)
+{
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+    json_decref(o);
+    *statusp = s != NULL ? status : 0;
+    return s;
+}
+
+/* An API's error body: {"error": code, "message": message}. */
+static char *error_body(int status, const char *code, const char *message, int *statusp)
+{
+    return dump(json_pack("{s:s,s:s}", "error", code, "message", message), status, statusp);
+}
+
 static double price_at(uint64_t seed, size_t i, int64_t ms)
 {
     double t_min = (double)ms / 60000.0;
@@ -82,12 +97,8 @@ static char *quote_body(const char *sym, uint64_t seed, int64_t now, int *status
     while (i < NTICKERS && strcmp(tickers[i].sym, sym) != 0)
         i++;
     if (i == NTICKERS) {
-        *status = 404;
-        json_t *e = json_pack("{s:s,s:s}", "error", "unknown_symbol", "message",
-                              "no such ticker (try AAPL, MSFT, GOOG, AMZN, NVDA, META, TSLA)");
-        char *s = json_dumps(e, JSON_COMPACT);
-        json_decref(e);
-        return s;
+        return error_body(404, "unknown_symbol",
+                          "no such ticker (try AAPL, MSFT, GOOG, AMZN, NVDA, META, TSLA)", status);
     }
     int64_t day = 86400000;
     double price = round(price_at(seed, i, now) * 100) / 100;
@@ -110,10 +121,7 @@ static char *quote_body(const char *sym, uint64_t seed, int64_t now, int *status
                   tickers[i].name, "price", price, "change", round((price - prev) * 100) / 100,
                   "change_percent", round((price - prev) / prev * 10000) / 100, "currency", "USD",
                   "as_of", asof, "history", hist);
-    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
-    json_decref(o);
-    *status = s ? 200 : 0;
-    return s;
+    return dump(o, 200, status);
 }
 
 static const struct {
@@ -137,12 +145,9 @@ static char *fx_body(const char *base, uint64_t seed, int64_t now, int *status)
     while (b < NCURRENCIES && strcmp(currencies[b].code, base) != 0)
         b++;
     if (b == NCURRENCIES) {
-        *status = 400;
-        json_t *e = json_pack("{s:s,s:s}", "error", "invalid_base", "message",
-                              "unknown base currency (try USD, EUR, GBP, JPY, CHF, CAD, AUD, CNY)");
-        char *s = json_dumps(e, JSON_COMPACT);
-        json_decref(e);
-        return s;
+        return error_body(400, "invalid_base",
+                          "unknown base currency (try USD, EUR, GBP, JPY, CHF, CAD, AUD, CNY)",
+                          status);
     }
     int64_t minute = now - now % 60000; /* rates move once a minute */
     json_t *rates = json_object();
@@ -155,10 +160,7 @@ static char *fx_body(const char *base, uint64_t seed, int64_t now, int *status)
     rfc3339(minute, date, sizeof date);
     json_t *o =
         json_pack("{s:s,s:s,s:o}", "base", currencies[b].code, "date", date, "rates", rates);
-    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
-    json_decref(o);
-    *status = s ? 200 : 0;
-    return s;
+    return dump(o, 200, status);
 }
 
 static const char *const subjects[] = {"Apple",  "Microsoft", "Alphabet", "Amazon",
@@ -189,10 +191,7 @@ static char *news_body(uint64_t seed, int64_t now, int *status)
                                         sources[(h >> 24) % 4], "published_at", when, "url", url));
     }
     json_t *o = json_pack("{s:s,s:i,s:o}", "status", "ok", "total", 10, "articles", arts);
-    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(o);
-    *status = s ? 200 : 0;
-    return s;
+    return dump(o, 200, status);
 }
 
 /* The value of name in a query string ("a=1&base=EUR"), into buf. */
