@@ -469,6 +469,8 @@ static void refuse(struct h1_conn *c, int status, const char *reason, const char
                      "{\"type\":\"urn:holdfast:problem:bad-request\",\"title\":\"%s\","
                      "\"status\":%d,\"detail\":\"%s\"}\n",
                      reason, status, detail);
+    if (n < 0 || (size_t)n >= sizeof body) /* truncated: never past the buffer */
+        n = (int)strlen(body);
     char *copy = strdup(body);
     hf_buf_reset(&c->hdrs);
     c->has_date = false;
