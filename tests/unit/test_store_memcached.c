@@ -1135,7 +1135,8 @@ static void test_server_hangs(void **state)
     flush(s);
     assert_int_equal(kill(g_pid, SIGSTOP), 0);
 
-    int64_t worst = 0, t0 = hf_clock_mono_ms();
+    int64_t worst = 0, t0;
+    int slow = 0;
     char key[32];
     for (int i = 0; i < 6000; i++) {
         snprintf(key, sizeof key, "GET r /%d", i);
@@ -1144,16 +1145,20 @@ static void test_server_hangs(void **state)
         hf_err err = hf_store_put(s, p);
         assert_true(err == HF_OK || err == HF_STORE);
         hf_entry_release(&p);
-        if (elapsed_ms(t) > worst)
-            worst = elapsed_ms(t);
+        int64_t took = elapsed_ms(t);
+        if (took > worst)
+            worst = took;
+        slow += took >= 400;
     }
     /* A put waits at most the store's queue wait (100 ms) for room, never
-     * for the server (its poll timeout is 500 ms).  Measured: 100-107 ms
-     * even beside busy loops on every core; the bound leaves room for a
-     * loaded machine and still tells the two apart. */
-    if (worst >= 400)
-        fail_msg("a put waited %lld ms for a hung server", (long long)worst);
-    (void)t0;
+     * for the server (its poll timeout is 500 ms): once the queue is full,
+     * a put that waited for the server would make every later one slow.
+     * Measured: 100-107 ms even beside busy loops on every core.  A thread
+     * starved by a saturated machine may make one or two slow, never
+     * thousands. */
+    if (slow > 3)
+        fail_msg("%d puts of 6000 waited 400 ms or more for a hung server (worst %lld ms)", slow,
+                 (long long)worst);
 
     struct hf_entry *e = NULL;
     t0 = hf_clock_mono_ms();
