@@ -25,8 +25,7 @@ static int listen_unix(const char *addr, char *errbuf, size_t errlen)
     if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) /* a socket left behind */
         unlink(path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0 ||
-        listen(fd, BACKLOG) != 0) {
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0 || listen(fd, BACKLOG) != 0) {
         snprintf(errbuf, errlen, "cannot listen on %s: %s", addr, strerror(errno));
         if (fd >= 0)
             close(fd);

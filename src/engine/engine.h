@@ -96,8 +96,8 @@ static inline void hf_route_note_stale(struct hf_route_state *st, int64_t now_ms
 /* A route as the engine keeps it: an owned copy of its configuration. */
 struct hf_route {
     struct hf_route_state *state;
-    size_t index;               /* position in the engine's routes: the metrics' route */
-    char *vary_none;            /* the vary key of a request without headers (hf_get) */
+    size_t index;    /* position in the engine's routes: the metrics' route */
+    char *vary_none; /* the vary key of a request without headers (hf_get) */
     /* The proxy's path prefix as matched: cfg.prefix (or "/<name>/") without
      * its trailing '/', so "/news" for "/news/" and "" for "/". */
     char *match;
