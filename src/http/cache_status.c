@@ -8,11 +8,9 @@
  * counts past the end of buf instead of stopping, so "too small" is one
  * comparison at the end.
  */
-#include "core/out.h"
 #include "http/cache_status.h"
+#include "core/out.h"
 
-#include <inttypes.h>
-#include <stdio.h>
 #include <string.h>
 
 /* sf-integer has at most 15 digits (RFC 8941 3.3.1). */
@@ -43,14 +41,6 @@ const char *hf_cache_status_detail_name(enum hf_cs_detail d)
 static void emit_str(struct hf_out *o, const char *s)
 {
     hf_out_add(o, s, strlen(s));
-}
-
-static void emit_int(struct hf_out *o, int64_t v)
-{
-    char num[24];
-    int n = snprintf(num, sizeof num, "%" PRId64, v);
-    if (n > 0)
-        hf_out_add(o, num, (size_t)n);
 }
 
 /* An sf-string: printable ASCII, with '"' and '\' escaped. */
@@ -106,7 +96,7 @@ hf_err hf_cache_status_format(const struct hf_cache_status *cs, char *buf, size_
     }
     if (cs->fwd_status != 0) {
         emit_str(&o, "; fwd-status=");
-        emit_int(&o, cs->fwd_status);
+        hf_out_int(&o, cs->fwd_status);
     }
     if (cs->has_ttl) {
         int64_t ttl = cs->ttl_s;
@@ -115,7 +105,7 @@ hf_err hf_cache_status_format(const struct hf_cache_status *cs, char *buf, size_
         if (ttl < -SF_INT_MAX)
             ttl = -SF_INT_MAX;
         emit_str(&o, "; ttl=");
-        emit_int(&o, ttl);
+        hf_out_int(&o, ttl);
     }
     if (cs->stored)
         emit_str(&o, "; stored");

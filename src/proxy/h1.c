@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/out.h"
 
 #define CONN_MAGIC 0x68316331u /* "h1c1" */
 #define IN_BYTES 4096          /* unparsed input held at most (then reading waits) */
@@ -354,20 +355,6 @@ void hf_h1_adds(struct hf_h1_req *r, const char *name, const char *value)
     hdr_add(r->conn_, name, strlen(name), value, strlen(value));
 }
 
-/* "123" into out (at least 21 bytes); its length. */
-static size_t utoa(uint64_t v, char *out)
-{
-    char tmp[24];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v > 0);
-    for (size_t i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
-    return n;
-}
-
 static void free_orphan(struct h1_conn *c)
 {
     release_body(c);
@@ -398,7 +385,7 @@ static void respond(struct h1_conn *c, int status, const char *reason, const voi
     char num[24];
     hf_buf_reset(o);
     hf_buf_add(o, c->req.http_major == 1 && c->req.http_minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ", 9);
-    hf_buf_add(o, num, utoa(status > 0 && status < 1000 ? (uint64_t)status : 500, num));
+    hf_buf_add(o, num, hf_fmt_u64(status > 0 && status < 1000 ? (uint64_t)status : 500, num));
     hf_buf_add(o, " ", 1);
     hf_buf_adds(o, reason != NULL ? reason : "Status");
     hf_buf_add(o, "\r\n", 2);
@@ -410,7 +397,7 @@ static void respond(struct h1_conn *c, int status, const char *reason, const voi
     }
     if (!no_body) {
         hf_buf_add(o, "Content-Length: ", 16);
-        hf_buf_add(o, num, utoa(body_len, num));
+        hf_buf_add(o, num, hf_fmt_u64(body_len, num));
         hf_buf_add(o, "\r\n", 2);
     }
     if (!keep)

@@ -41,6 +41,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/listen.h"
+#include "core/out.h"
 #include "engine/engine.h"
 #include "http/cache_key.h"
 #include "http/headers.h"
@@ -339,8 +340,7 @@ static void on_flow_done(struct hf_flow_result *r, void *arg)
         hf_h1_add(req, n, nl, v, vl);
     }
     char age[24];
-    snprintf(age, sizeof age, "%lld", (long long)(r->age_s > 0 ? r->age_s : 0));
-    hf_h1_adds(req, "Age", age);
+    hf_h1_add(req, "Age", 3, age, hf_fmt_u64(r->age_s > 0 ? (uint64_t)r->age_s : 0, age));
     hf_h1_adds(req, "Cache-Status", cs);
     hf_h1_adds(req, "X-Request-Id", p->request_id);
     int status = e->status;
@@ -411,7 +411,9 @@ static void handle(struct hf_h1_req *req, void *arg)
         new_request_id(p->request_id);
 
     const char *method = req->method;
-    snprintf(p->method, sizeof p->method, "%s", method);
+    size_t ml = strnlen(method, sizeof p->method - 1);
+    memcpy(p->method, method, ml);
+    p->method[ml] = '\0';
     const char *uri = req->uri;
     size_t plen = strcspn(uri, "?");
     if (plen > sizeof p->path - 1)

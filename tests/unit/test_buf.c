@@ -7,11 +7,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "core/buf.h"
+#include "core/out.h"
 
 static void add_within_max(void **state)
 {
@@ -48,11 +50,41 @@ static void reserve_is_exact_and_bounded(void **state)
     hf_buf_fini(&b);
 }
 
+/* The decimal formatters against snprintf, at the edges. */
+static void decimals_as_printf_writes_them(void **state)
+{
+    (void)state;
+    static const uint64_t u[] = {0, 7, 10, 99, 100, 4294967295u, 18446744073709551615u};
+    for (size_t i = 0; i < sizeof u / sizeof u[0]; i++) {
+        char got[24], want[24];
+        size_t n = hf_fmt_u64(u[i], got);
+        got[n] = '\0';
+        snprintf(want, sizeof want, "%llu", (unsigned long long)u[i]);
+        assert_string_equal(got, want);
+    }
+    static const int64_t v[] = {0, -1, 42, -7200, INT64_MAX, INT64_MIN};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        char got[24], want[24];
+        struct hf_out o = {got, sizeof got - 1, 0};
+        hf_out_int(&o, v[i]);
+        got[o.total] = '\0';
+        snprintf(want, sizeof want, "%lld", (long long)v[i]);
+        assert_string_equal(got, want);
+    }
+    /* bounded: a short buffer holds the start and counts the rest */
+    char small[3];
+    struct hf_out o = {small, sizeof small, 0};
+    hf_out_int(&o, -12345);
+    assert_int_equal(o.total, 6);
+    assert_memory_equal(small, "-12", 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(add_within_max),
         cmocka_unit_test(reserve_is_exact_and_bounded),
+        cmocka_unit_test(decimals_as_printf_writes_them),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
