@@ -127,6 +127,15 @@ static size_t write_cb(char *p, size_t size, size_t n, void *ud)
 {
     struct hf_up_xfer *x = ud;
     size_t len = size * n;
+    /* A body of known length gets one buffer of that size: no doubling
+     * through 256, 512, ... bytes, whose freed steps fragment the heap
+     * between the copies the cache keeps.  (Bodies are not decoded, so
+     * Content-Length is what arrives.) */
+    curl_off_t cl = -1;
+    if (x->res.body.len == 0 &&
+        curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK &&
+        cl > 0)
+        hf_buf_reserve(&x->res.body, (uint64_t)cl < SIZE_MAX ? (size_t)cl : SIZE_MAX);
     if (hf_buf_add(&x->res.body, p, len) != HF_OK) {
         x->body_too_large = true;
         return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
@@ -164,15 +173,6 @@ static size_t header_cb(char *p, size_t size, size_t n, void *ud)
     if (err) {
         x->headers_too_large = true;
         return 0;
-    }
-    /* A body of known length gets one buffer of that size: no doubling
-     * through 256, 512, ... bytes, whose freed steps fragment the heap
-     * between the copies the cache keeps. */
-    if (l > 15 && strncasecmp(p, "Content-Length:", 15) == 0 && x->res.body.len == 0) {
-        char *end = NULL;
-        unsigned long long cl = strtoull(p + 15, &end, 10);
-        if (end != p + 15 && cl > 0)
-            hf_buf_reserve(&x->res.body, cl < SIZE_MAX ? (size_t)cl : SIZE_MAX);
     }
     return len;
 }
