@@ -111,6 +111,30 @@ static unsigned stale_label(enum hf_stale_reason r)
     return r > HF_STALE_NONE ? (unsigned)r - 1 : 0;
 }
 
+/* A stale copy served on r: the metric and /status's oldest copy served. */
+static void count_stale_served(const struct hf_engine *e, const struct hf_route *r,
+                               enum hf_stale_reason reason, const struct hf_entry *copy,
+                               int64_t now_ms)
+{
+    if (!counted(e, r))
+        return;
+    hf_metric_inc(e->metrics, HF_M_STALE_SERVED_TOTAL, r->index, stale_label(reason));
+    hf_route_note_stale(r->state, now_ms, copy->stored_at_ms);
+}
+
+/* The stale_served event: a warning when the request's own attempts
+ * failed; at info for a copy served because the route is paused or its
+ * breaker open, the state the rate_limited / breaker_open events already
+ * reported. */
+static void log_stale_served(const struct hf_route *r, const char *request_id, int64_t age,
+                             enum hf_stale_reason reason, hf_err error, int attempts)
+{
+    HF_LOG(attempts > 0 ? HF_LOG_WARN : HF_LOG_INFO, "stale_served", HF_LS("route", r->cfg.name),
+           HF_LS("request_id", request_id), HF_LI("age_s", age),
+           HF_LS("reason", hf_stale_reason_name(reason)), HF_LS("error", hf_err_label(error)),
+           HF_LI("attempts", attempts));
+}
+
 /* --- life cycle ------------------------------------------------------------ */
 
 static void flow_free(struct hf_flow *f)
@@ -352,11 +376,7 @@ static void budget_cb(evutil_socket_t fd, short what, void *arg)
                                .stale_reason = f->early};
     if (!swr)
         snprintf(r.detail, sizeof r.detail, "no answer from the API within latency_budget");
-    if (counted(f->engine, f->route)) {
-        hf_metric_inc(f->engine->metrics, HF_M_STALE_SERVED_TOTAL, f->route->index,
-                      stale_label(f->early));
-        hf_route_note_stale(f->route->state, hf_clock_wall_ms(), f->stale->stored_at_ms);
-    }
+    count_stale_served(f->engine, f->route, f->early, f->stale, hf_clock_wall_ms());
     HF_LOG(swr ? HF_LOG_INFO : HF_LOG_WARN, "stale_served", HF_LS("route", f->route->cfg.name),
            HF_LS("request_id", f->request_id), HF_LI("age_s", r.age_s),
            HF_LS("reason", hf_stale_reason_name(f->early)));
@@ -380,11 +400,7 @@ static void answer_budget_stale(struct hf_engine *e, const struct hf_route *rout
                                .retry_after_s = -1,
                                .stale_reason = HF_STALE_LATENCY_BUDGET};
     snprintf(r.detail, sizeof r.detail, "no answer from the API within latency_budget");
-    if (counted(e, route)) {
-        hf_metric_inc(e->metrics, HF_M_STALE_SERVED_TOTAL, route->index,
-                      stale_label(HF_STALE_LATENCY_BUDGET));
-        hf_route_note_stale(route->state, now, stale->stored_at_ms);
-    }
+    count_stale_served(e, route, HF_STALE_LATENCY_BUDGET, stale, now);
     done(&r, arg);
 }
 
@@ -420,19 +436,9 @@ static void fallback(struct hf_flow *f)
         f->stale = NULL;
         if (f->res.stale_reason == HF_STALE_NONE)
             f->res.stale_reason = HF_STALE_UPSTREAM_ERROR;
-        if (counted(f->engine, f->route)) {
-            hf_metric_inc(f->engine->metrics, HF_M_STALE_SERVED_TOTAL, f->route->index,
-                          stale_label(f->res.stale_reason));
-            hf_route_note_stale(f->route->state, now, f->res.entry->stored_at_ms);
-        }
-        /* a warning when this request's attempts failed; a copy served
-         * because the route is paused or its breaker open is the state the
-         * breaker_open / rate_limited events already reported */
-        HF_LOG(f->attempts > 0 ? HF_LOG_WARN : HF_LOG_INFO, "stale_served",
-               HF_LS("route", f->route->cfg.name), HF_LS("request_id", f->request_id),
-               HF_LI("age_s", age_s(f->res.entry, now)),
-               HF_LS("reason", hf_stale_reason_name(f->res.stale_reason)),
-               HF_LS("error", hf_err_label(f->res.error)), HF_LI("attempts", f->attempts));
+        count_stale_served(f->engine, f->route, f->res.stale_reason, f->res.entry, now);
+        log_stale_served(f->route, f->request_id, age_s(f->res.entry, now), f->res.stale_reason,
+                         f->res.error, f->attempts);
         finish(f, HF_SOURCE_STALE);
         return;
     }
@@ -1421,11 +1427,8 @@ static void bg_serve(struct hf_engine *e, const struct hf_route *r, struct hf_en
                                  .copy_stored_at_ms = copy->stored_at_ms,
                                  .ttl_until_ms =
                                      add_sat(copy->stored_at_ms, r->refresh_interval_ms)};
-    if (behind && counted(e, r)) {
-        hf_metric_inc(e->metrics, HF_M_STALE_SERVED_TOTAL, r->index,
-                      stale_label(HF_STALE_BACKGROUND));
-        hf_route_note_stale(r->state, now, copy->stored_at_ms);
-    }
+    if (behind)
+        count_stale_served(e, r, HF_STALE_BACKGROUND, copy, now);
     done(&res, arg);
     hf_entry_release(&res.entry);
 }
@@ -1637,15 +1640,9 @@ hf_err hf_flow_start(struct hf_flow_loop *loop, const struct hf_flow_request *re
             res.had_copy = true;
             res.copy_stored_at_ms = stale->stored_at_ms;
             snprintf(res.detail, sizeof res.detail, "%s", hf_strerror(res.error));
-            if (counted(loop->engine, req->route)) {
-                hf_metric_inc(loop->engine->metrics, HF_M_STALE_SERVED_TOTAL, req->route->index,
-                              stale_label(res.stale_reason));
-                hf_route_note_stale(req->route->state, now, stale->stored_at_ms);
-            }
-            HF_LOG(HF_LOG_INFO, "stale_served", HF_LS("route", req->route->cfg.name),
-                   HF_LS("request_id", req->request_id), HF_LI("age_s", res.age_s),
-                   HF_LS("reason", hf_stale_reason_name(res.stale_reason)),
-                   HF_LS("error", hf_err_label(res.error)), HF_LI("attempts", 0));
+            count_stale_served(loop->engine, req->route, res.stale_reason, stale, now);
+            log_stale_served(req->route, req->request_id, res.age_s, res.stale_reason, res.error,
+                             0);
             done(&res, arg);
             hf_entry_release(&stale);
             return HF_OK;
