@@ -14,7 +14,6 @@
  */
 #include "proxy/proxy.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -22,7 +21,6 @@
 #include <event2/keyvalq_struct.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -30,9 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <holdfast/config.h>

@@ -16,14 +16,11 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/thread.h>
 #include <jansson.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
