@@ -39,6 +39,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/listen.h"
+
 #define BODY_BYTES 2048
 #define MAX_THREADS 16
 #define MAX_KEYS 256
@@ -358,18 +360,14 @@ static void sweep(evutil_socket_t fd, short what, void *arg)
     w->nhung = 0;
 }
 
+/* 127.0.0.1:port, one SO_REUSEPORT socket per worker; exits on failure. */
 static int listen_on(int port)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
-        bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 4096) != 0 ||
-        evutil_make_socket_nonblocking(fd) != 0) {
-        perror("origin: listen");
+    char addr[32], err[256];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    int fd = hf_listen_socket(addr, true, err, sizeof err);
+    if (fd < 0) {
+        fprintf(stderr, "origin: %s\n", err);
         exit(1);
     }
     return fd;

@@ -21,6 +21,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "core/listen.h"
+
 #define BODY_BYTES 2048
 #define MAX_THREADS 16
 #define MAX_FD 65536
@@ -125,14 +127,11 @@ static void *run(void *arg)
 {
     (void)arg;
     int one = 1;
-    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        setsockopt(lfd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
-        bind(lfd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(lfd, 4096) != 0) {
-        perror("ref: listen");
+    char addr[32], err[256];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    int lfd = hf_listen_socket(addr, true, err, sizeof err);
+    if (lfd < 0) {
+        fprintf(stderr, "ref: %s\n", err);
         exit(1);
     }
     int ep = epoll_create1(0);
