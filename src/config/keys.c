@@ -66,8 +66,8 @@ const struct hf__key hf__keys[] = {
              "It can purge the cache, so keep it on loopback. none: no admin listener."},
     {.path = "workers", .type = HF_KT_INT, .def = "0", .min = 0, .max = 256, CFG(workers),
      .help = "Event-loop threads, each with its own listener and connections to the APIs. "
-             "0: two per CPU holdfast may run on. Where holdfast shares its CPUs with the "
-             "application, more loops shorten the slowest answers (see the README's "
+             "0: two per CPU holdfast may run on. Where holdfast shares its CPUs with other "
+             "busy processes, more loops shorten the slowest answers (see the README's "
              "Performance section)."},
 
     {.path = "static", .type = HF_KT_STRING, .flags = HF_KF_OFF | HF_KF_PATH, .def = "none",
